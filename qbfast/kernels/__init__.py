@@ -1,0 +1,4 @@
+"""Pure Numba kernels on arrays: eigensolver, Hamiltonians, propagation, states, metrics.
+
+Nothing here imports from the layers above (grid, dask, zarr, CLI).
+"""
