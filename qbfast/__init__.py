@@ -1,6 +1,7 @@
 """qbfast: Numba-compiled, Dask-distributed sweeps of quantum-battery metrics.
 
-Public API: :func:`sweep` (in-process), :data:`METRICS`, :data:`MODELS`.
+Public API: :func:`sweep` (in-process), :func:`run` (a TOML spec on a Dask cluster into a Zarr
+store), :data:`METRICS`, :data:`MODELS`.
 """
 
 __version__ = "0.1.0"
@@ -8,4 +9,12 @@ __version__ = "0.1.0"
 from .params import METRICS, MODELS  # noqa: E402
 from .api import sweep  # noqa: E402
 
-__all__ = ["sweep", "METRICS", "MODELS", "__version__"]
+__all__ = ["sweep", "run", "METRICS", "MODELS", "__version__"]
+
+
+def __getattr__(name: str):  # lazy: ``qbfast.run`` pulls in zarr and distributed
+    if name == "run":
+        from .engine import run
+
+        return run
+    raise AttributeError(f"module 'qbfast' has no attribute {name!r}")

@@ -15,7 +15,19 @@ _OPTIONS = dict(cache=True, error_model="numpy", fastmath={"contract"}, nogil=Tr
 
 
 def kernel(fn):
-    """Compile a scalar/array helper kernel (inlined into its callers by LLVM)."""
+    """Compile a scalar helper; LLVM inlines it into its callers."""
+    return numba.njit(**_OPTIONS)(fn)
+
+
+def leaf(fn):
+    """Compile a tiny, hot scalar helper (log2, x log x, sin/cos) that is inlined at numba-IR
+    level (``inline="always"``): LLVM's own inliner stops inlining once a caller holds several
+    copies, leaving an opaque call that blocks vectorization of the loop."""
+    return numba.njit(inline="always", **_OPTIONS)(fn)
+
+
+def routine(fn):
+    """Compile a larger helper (eigensolver, integrator step) called as a function."""
     return numba.njit(**_OPTIONS)(fn)
 
 

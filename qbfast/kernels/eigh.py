@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import routine
 
 _MAX_SWEEPS = 50
 
 
-@kernel
+@routine
 def eigh_inplace(a, w, v):
     """Diagonalize the Hermitian matrix ``a`` (n x n complex128, overwritten).
 
@@ -114,7 +114,7 @@ def eigh_inplace(a, w, v):
             j -= 1
 
 
-@kernel
+@routine
 def eigh(a):
     """Eigen-decomposition of a Hermitian matrix: returns (w ascending, v columns).
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._jit import parallel_kernel
+from ._jit import kernel, parallel_kernel
 from .eigh import eigh_inplace
 from .hamiltonians import (
     bare_battery,
@@ -28,10 +28,30 @@ from .hamiltonians import (
     fill_cavity_sector,
     fill_collective_x,
 )
-from .propagate import drive_angle, drive_product_state, magnus4_step
-from .states import cavity_state_metrics, pure_state_metrics
+from .fastmath import SIN_COS_MAX_ARG, sin_cos
+from .metrics import N_SUMMARY, write_block
+from .propagate import drive_angle, magnus4_step
+from .states import pure_state_summary, xstate_summary
 
-T_BLOCK = 256  # times per parallel work item
+T_BLOCK = 128  # times per work item; the block's state summary stays in L1 cache
+
+
+@kernel
+def _fill_sin_cos(sin_out, cos_out, row, x0, x1, n, fast):
+    """sin_out[row, j], cos_out[row, j] = sin, cos of x0 * x1[j] for j < n: the vectorizable
+    :func:`.fastmath.sin_cos` when ``fast`` (all |x| < SIN_COS_MAX_ARG), libm otherwise."""
+    if fast:
+        for j in range(n):
+            sin_out[row, j], cos_out[row, j] = sin_cos(x0 * x1[j])
+    else:
+        for j in range(n):
+            sin_out[row, j] = np.sin(x0 * x1[j])
+            cos_out[row, j] = np.cos(x0 * x1[j])
+
+
+@kernel
+def _blocks(n_points, n_t):
+    return n_points * ((n_t + T_BLOCK - 1) // T_BLOCK), (n_t + T_BLOCK - 1) // T_BLOCK
 
 
 @parallel_kernel
@@ -41,7 +61,8 @@ def cavity_grid(params, t, bare, slot, out):
     n_points = params.shape[0]
     n_t = t.shape[0]
     energies = np.empty((n_points, 4))
-    weights = np.empty((n_points, 4, 4), dtype=np.complex128)
+    w_re = np.empty((n_points, 4, 4))
+    w_im = np.empty((n_points, 4, 4))
     for p in numba.prange(n_points):
         h = np.empty((4, 4), dtype=np.complex128)
         w = np.empty(4)
@@ -52,66 +73,100 @@ def cavity_grid(params, t, bare, slot, out):
         for m in range(4):
             energies[p, m] = w[m]
             for kk in range(4):
-                weights[p, kk, m] = v[kk, m] * v[0, m].conjugate()
+                z = v[kk, m] * v[0, m].conjugate()
+                w_re[p, kk, m] = z.real
+                w_im[p, kk, m] = z.imag
 
-    n_blocks = (n_t + T_BLOCK - 1) // T_BLOCK
-    for job in numba.prange(n_points * n_blocks):
+    n_jobs, n_blocks = _blocks(n_points, n_t)
+    t_max = t[n_t - 1]
+    for job in numba.prange(n_jobs):
         p = job // n_blocks
         start = (job % n_blocks) * T_BLOCK
-        stop = min(start + T_BLOCK, n_t)
-        j1 = params[p, 1]
-        j2 = params[p, 2]
+        n = min(T_BLOCK, n_t - start)
+        summary = np.empty((N_SUMMARY, T_BLOCK))
+        stored = np.empty(T_BLOCK)
+        shared = np.empty(T_BLOCK)
+        sn = np.empty((4, T_BLOCK))
+        cs = np.empty((4, T_BLOCK))
         delta = params[p, 5]
-        hb = bare_battery(delta) if bare else cavity_battery(delta, j1, j2)
+        hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1], params[p, 2])
         spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
         threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
-        e0 = energies[p, 0]
-        e1 = energies[p, 1]
-        e2 = energies[p, 2]
-        e3 = energies[p, 3]
-        for k in range(start, stop):
-            tk = t[k]
-            ph0 = np.exp(-1j * (e0 * tk))
-            ph1 = np.exp(-1j * (e1 * tk))
-            ph2 = np.exp(-1j * (e2 * tk))
-            ph3 = np.exp(-1j * (e3 * tk))
-            c1 = weights[p, 0, 0] * ph0 + weights[p, 0, 1] * ph1 + weights[p, 0, 2] * ph2 + weights[p, 0, 3] * ph3
-            c2 = weights[p, 1, 0] * ph0 + weights[p, 1, 1] * ph1 + weights[p, 1, 2] * ph2 + weights[p, 1, 3] * ph3
-            c3 = weights[p, 2, 0] * ph0 + weights[p, 2, 1] * ph1 + weights[p, 2, 2] * ph2 + weights[p, 2, 3] * ph3
-            c4 = weights[p, 3, 0] * ph0 + weights[p, 3, 1] * ph1 + weights[p, 3, 2] * ph2 + weights[p, 3, 3] * ph3
-            cavity_state_metrics(out, slot, p, k, tk, delta, threshold, hb, spectrum, hb[3],
-                                 c1, c2, c3, c4)
+        e = energies[p]
+        wr = w_re[p]
+        wi = w_im[p]
+        fast = max(max(abs(e[0]), abs(e[1])), max(abs(e[2]), abs(e[3]))) * t_max < SIN_COS_MAX_ARG
+        tb = t[start:start + n]
+        for m in range(4):
+            _fill_sin_cos(sn, cs, m, e[m], tb, n, fast)
+        for j in range(n):
+            s0 = sn[0, j]
+            s1 = sn[1, j]
+            s2 = sn[2, j]
+            s3 = sn[3, j]
+            k0 = cs[0, j]
+            k1 = cs[1, j]
+            k2 = cs[2, j]
+            k3 = cs[3, j]
+            # c_k = sum_m w_km (cos - i sin)(E_m t)
+            c1r = wr[0, 0] * k0 + wi[0, 0] * s0 + wr[0, 1] * k1 + wi[0, 1] * s1 + wr[0, 2] * k2 + wi[0, 2] * s2 + wr[0, 3] * k3 + wi[0, 3] * s3
+            c1i = wi[0, 0] * k0 - wr[0, 0] * s0 + wi[0, 1] * k1 - wr[0, 1] * s1 + wi[0, 2] * k2 - wr[0, 2] * s2 + wi[0, 3] * k3 - wr[0, 3] * s3
+            c2r = wr[1, 0] * k0 + wi[1, 0] * s0 + wr[1, 1] * k1 + wi[1, 1] * s1 + wr[1, 2] * k2 + wi[1, 2] * s2 + wr[1, 3] * k3 + wi[1, 3] * s3
+            c2i = wi[1, 0] * k0 - wr[1, 0] * s0 + wi[1, 1] * k1 - wr[1, 1] * s1 + wi[1, 2] * k2 - wr[1, 2] * s2 + wi[1, 3] * k3 - wr[1, 3] * s3
+            c3r = wr[2, 0] * k0 + wi[2, 0] * s0 + wr[2, 1] * k1 + wi[2, 1] * s1 + wr[2, 2] * k2 + wi[2, 2] * s2 + wr[2, 3] * k3 + wi[2, 3] * s3
+            c3i = wi[2, 0] * k0 - wr[2, 0] * s0 + wi[2, 1] * k1 - wr[2, 1] * s1 + wi[2, 2] * k2 - wr[2, 2] * s2 + wi[2, 3] * k3 - wr[2, 3] * s3
+            c4r = wr[3, 0] * k0 + wi[3, 0] * s0 + wr[3, 1] * k1 + wi[3, 1] * s1 + wr[3, 2] * k2 + wi[3, 2] * s2 + wr[3, 3] * k3 + wi[3, 3] * s3
+            c4i = wi[3, 0] * k0 - wr[3, 0] * s0 + wi[3, 1] * k1 - wr[3, 1] * s1 + wi[3, 2] * k2 - wr[3, 2] * s2 + wi[3, 3] * k3 - wr[3, 3] * s3
+            xstate_summary(summary, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i)
+        write_block(out, slot, p, start, t, summary, n, True, delta, threshold, hb[3],
+                    spectrum, stored, shared)
 
 
 @parallel_kernel
 def field_drive_grid(params, t, bare, slot, out):
-    """Field model, protocol "drive": the closed-form product state of eq. 16 at every time."""
+    """Field model, protocol "drive": the closed-form product state of eq. 16,
+    |phi>|phi> with |phi> = cos A1 |g> - i sin A1 |e>, at every time."""
     n_points = params.shape[0]
     n_t = t.shape[0]
-    n_blocks = (n_t + T_BLOCK - 1) // T_BLOCK
-    for job in numba.prange(n_points * n_blocks):
+    n_jobs, n_blocks = _blocks(n_points, n_t)
+    t_max = t[n_t - 1]
+    for job in numba.prange(n_jobs):
         p = job // n_blocks
         start = (job % n_blocks) * T_BLOCK
-        stop = min(start + T_BLOCK, n_t)
+        n = min(T_BLOCK, n_t - start)
+        summary = np.empty((N_SUMMARY, T_BLOCK))
+        stored = np.empty(T_BLOCK)
+        shared = np.empty(T_BLOCK)
+        sn = np.empty((3, T_BLOCK))
+        cs = np.empty((3, T_BLOCK))
         a = params[p, 0]
         b = params[p, 1]
         omega = params[p, 2]
-        g = params[p, 3]
         delta = params[p, 4]
-        hb = bare_battery(delta) if bare else field_battery(delta, g)
+        hb = bare_battery(delta) if bare else field_battery(delta, params[p, 3])
         spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
         threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
-        for k in range(start, stop):
-            tk = t[k]
-            psi_ee, psi_eg, psi_ge, psi_gg = drive_product_state(drive_angle(tk, a, b, omega))
-            pure_state_metrics(out, slot, p, k, tk, delta, threshold, hb, spectrum, hb[3],
-                               psi_ee, psi_eg, psi_ge, psi_gg)
+        # |A1| <= (|A| + |B|) t / 2
+        fast = (abs(omega) * t_max < SIN_COS_MAX_ARG
+                and (abs(a) + abs(b)) * t_max < SIN_COS_MAX_ARG)
+        tb = t[start:start + n]
+        _fill_sin_cos(sn, cs, 0, omega, tb, n, fast)
+        for j in range(n):
+            sn[1, j] = drive_angle(tb[j], a, b, omega, sn[0, j])
+        _fill_sin_cos(sn, cs, 2, 1.0, sn[1], n, fast)
+        for j in range(n):
+            s = sn[2, j]
+            c = cs[2, j]
+            # psi = (-s^2, -i s c, -i s c, c^2)
+            pure_state_summary(summary, j, hb, -s * s, 0.0, 0.0, -s * c, 0.0, -s * c, c * c, 0.0)
+        write_block(out, slot, p, start, t, summary, n, False, delta, threshold, hb[3],
+                    spectrum, stored, shared)
 
 
 @parallel_kernel
 def field_full_grid(params, t, bare, slot, out, max_step):
     """Field model, protocol "full": psi(t) under H(t) = H_a(t) + H_b from |gg>, by
-    :func:`magnus4_step` with steps of at most ``max_step[p]`` between output times."""
+    :func:`.propagate.magnus4_step` with steps of at most ``max_step[p]`` between output times."""
     n_points = params.shape[0]
     n_t = t.shape[0]
     for p in numba.prange(n_points):
@@ -124,27 +179,30 @@ def field_full_grid(params, t, bare, slot, out, max_step):
         hb = bare_battery(delta) if bare else hb_dyn
         spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
         threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
+        summary = np.empty((N_SUMMARY, T_BLOCK))
+        stored = np.empty(T_BLOCK)
+        shared = np.empty(T_BLOCK)
 
-        x = np.empty((4, 4), dtype=np.complex128)
-        hbm = np.empty((4, 4), dtype=np.complex128)
-        comm = np.empty((4, 4), dtype=np.complex128)
-        k_work = np.empty((4, 4), dtype=np.complex128)
-        v = np.empty((4, 4), dtype=np.complex128)
-        w = np.empty(4)
-        tmp = np.empty(4, dtype=np.complex128)
+        x = np.empty((4, 4))
+        hbm = np.empty((4, 4))
+        comm = np.empty((4, 4))
+        rm = np.empty((4, 4))
+        am = np.empty((4, 4))
+        work = np.empty((6, 4))
         psi = np.zeros(4, dtype=np.complex128)
         fill_collective_x(x)
         fill_battery_matrix(hbm, hb_dyn[0], hb_dyn[1], hb_dyn[2], hb_dyn[3], hb_dyn[4])
-        # comm = -i [X, H_b]
+        # comm = [X, H_b] (real antisymmetric)
         for i in range(4):
             for j in range(4):
-                acc = 0j
+                acc = 0.0
                 for m in range(4):
                     acc += x[i, m] * hbm[m, j] - hbm[i, m] * x[m, j]
-                comm[i, j] = -1j * acc
+                comm[i, j] = acc
         psi[3] = 1.0
         t_now = 0.0
         h_max = max_step[p]
+        block_start = 0
         for k in range(n_t):
             span = t[k] - t_now
             if span > 0.0:
@@ -152,7 +210,7 @@ def field_full_grid(params, t, bare, slot, out, max_step):
                 h = span / n_sub
                 for s in range(n_sub):
                     magnus4_step(psi, h, t_now + s * h, a, b, omega, x, hbm, comm,
-                                 k_work, w, v, tmp)
+                                 rm, am, work)
                 t_now = t[k]
                 # unitary steps preserve the norm; remove the rounding drift
                 norm = np.sqrt(psi[0].real ** 2 + psi[0].imag ** 2 + psi[1].real ** 2
@@ -160,5 +218,10 @@ def field_full_grid(params, t, bare, slot, out, max_step):
                                + psi[3].real ** 2 + psi[3].imag ** 2)
                 for i in range(4):
                     psi[i] /= norm
-            pure_state_metrics(out, slot, p, k, t[k], delta, threshold, hb, spectrum, hb[3],
-                               psi[0], psi[1], psi[2], psi[3])
+            pure_state_summary(summary, k - block_start, hb,
+                               psi[0].real, psi[0].imag, psi[1].real, psi[1].imag,
+                               psi[2].real, psi[2].imag, psi[3].real, psi[3].imag)
+            if k - block_start + 1 == T_BLOCK or k == n_t - 1:
+                write_block(out, slot, p, block_start, t, summary, k - block_start + 1, False,
+                            delta, threshold, hb[3], spectrum, stored, shared)
+                block_start = k + 1

@@ -1,26 +1,30 @@
 """Every metric of physics.md section 4, in one place.
 
 All metrics are functions of a small *summary* of the two-qubit battery state rho_B, which each
-state route (pure state, cavity X state) computes from its amplitudes:
+state route (:mod:`.states`: pure state, cavity X state) computes from its amplitudes. The
+summary is stored row-wise in a (N_SUMMARY, block) array, one column per time:
 
-- ``expH``: Tr[H_b rho_B];  ``e_init``: Tr[H_b rho_B(0)] = <gg|H_b|gg>;
-- ``e0..e3``: eigenvalues of H_b in ascending order;
-- ``r0..r3``: eigenvalues of rho_B (any order);
-- ``n = (nx, ny, nz)``: Bloch vector of cell a, n_i = <s_i x 1>;
-- ``s = (sx, sy, sz)``: Bloch vector of cell b, s_i = <1 x s_i>;
-- ``c = (cx, cy, cz)``: diagonal correlations c_i = <s_i x s_i>;
-- ``concurrence``: Wootters concurrence of rho_B (computed by the route, which knows the
-  state's structure and can do it to ~1e-15, see physics.md section 4 "Numerical care").
+- ``ENERGY_ROW``: the stored energy Tr[H_b rho_B] - <gg|H_b|gg>, from :func:`energy`;
+- ``R0..R3``: eigenvalues of rho_B (any order);
+- ``NX, NY, NZ``: Bloch vector of cell a, n_i = <s_i x 1>;
+- ``SX, SY, SZ``: Bloch vector of cell b, s_i = <1 x s_i>;
+- ``CX, CY, CZ``: diagonal correlations c_i = <s_i x s_i>;
+- ``CONC``: Wootters concurrence of rho_B (computed by the route, which knows the state's
+  structure and gets it to ~1e-15, see physics.md section 4 "Numerical care").
 
-Logarithms are base 2; x log x is taken as 0 at x = 0 and tiny negative eigenvalues or
-probabilities are clipped to 0 first.
+Besides the summary, a metric may need the battery Hamiltonian's ascending eigenvalues
+e0..e3, its value in the initial state e_init = <gg|H_b|gg>, Delta, and the time t.
+
+Logarithms are base 2 (the vectorizable :func:`.fastmath.log2`); x log x is 0 at x = 0 and
+tiny negative eigenvalues or probabilities are clipped to 0 first.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, leaf
+from .fastmath import log2
 
 # Slots of the metrics in kernel order (must match qbfast.params.METRIC_LIST).
 ENERGY = 0
@@ -39,35 +43,35 @@ STEERING_AB = 12
 STEERING_BA = 13
 POWER = 14
 
-_TINY = 1e-300  # log2(_TINY) is finite, and 0 * log2(_TINY) == 0
+# Rows of the state summary.
+ENERGY_ROW, R0, R1, R2, R3, NX, NY, NZ, SX, SY, SZ, CX, CY, CZ, CONC = range(15)
+N_SUMMARY = 15
+
+_TINY = 1e-300  # normal, log2(_TINY) is finite, and 0 * log2(_TINY) == 0
 
 
-@kernel
+# --- building blocks ---------------------------------------------------------------------------
+
+@leaf
 def xlog2x(x):
     """x log2 x, with negative x clipped to 0 and 0 log 0 = 0 (branch-free)."""
     x = max(x, 0.0)
-    return x * np.log2(max(x, _TINY))
+    return x * log2(max(x, _TINY))
 
 
-@kernel
+@leaf
 def binary_entropy(p):
     """h(p) = -p log2 p - (1 - p) log2(1 - p), bits."""
     return -xlog2x(p) - xlog2x(1.0 - p)
 
 
-@kernel
-def qubit_entropy(bloch_norm):
-    """von Neumann entropy of a qubit with Bloch vector length |r|: h((1 + |r|)/2), bits."""
-    return binary_entropy(0.5 * (1.0 + min(bloch_norm, 1.0)))
-
-
-@kernel
+@leaf
 def marginal_term(m):
     """(1/2) sum_(+-) (1 +- m) log2(1 +- m): the marginal part of H(sigma_i^b | sigma_i^a)."""
     return 0.5 * (xlog2x(1.0 + m) + xlog2x(1.0 - m))
 
 
-@kernel
+@leaf
 def joint_term(m, s, c):
     """(1/4) sum_(a,b = +-1) q log2 q, q = 1 + a m + b s + a b c: the joint part."""
     return 0.25 * (
@@ -79,30 +83,11 @@ def joint_term(m, s, c):
 
 
 @kernel
-def steering_pair(nx, ny, nz, sx, sy, sz, cx, cy, cz):
-    """Entropic steering sums (I_ab, I_ba), bits (physics.md section 4, corrected eqs. 11/12).
-
-    H(sigma_i^b | sigma_i^a) = 1 + (1/2) sum_(+-) (1 +- n_i) log2(1 +- n_i)
-                                 - (1/4) sum_(a,b) q log2 q,  q = 1 + a n_i + b s_i + a b c_i,
-    I_ab = sum_{i=x,y,z} H(sigma_i^b | sigma_i^a); I_ba uses s_i in the marginal term.
-    a steers b iff I_ab < 2.
-    """
-    jx = joint_term(nx, sx, cx)
-    jy = joint_term(ny, sy, cy)
-    jz = joint_term(nz, sz, cz)
-    joint = jx + jy + jz
-    i_ab = 3.0 + marginal_term(nx) + marginal_term(ny) + marginal_term(nz) - joint
-    i_ba = 3.0 + marginal_term(sx) + marginal_term(sy) + marginal_term(sz) - joint
-    return i_ab, i_ba
-
-
-@kernel
 def passive_energy(r0, r1, r2, r3, e0, e1, e2, e3):
     """sum_k r_k e_k with r sorted descending and e ascending (e0 <= e1 <= e2 <= e3 given).
 
     The r are sorted with a branch-free min/max network.
     """
-    # sorting network for 4 values, descending
     a = max(r0, r1)
     b = min(r0, r1)
     c = max(r2, r3)
@@ -111,68 +96,223 @@ def passive_energy(r0, r1, r2, r3, e0, e1, e2, e3):
     m1 = min(a, c)
     m2 = max(b, d)
     lo = min(b, d)
-    mid_hi = max(m1, m2)
-    mid_lo = min(m1, m2)
-    return hi * e0 + mid_hi * e1 + mid_lo * e2 + lo * e3
+    return hi * e0 + max(m1, m2) * e1 + min(m1, m2) * e2 + lo * e3
 
 
-@kernel
-def store(out, slot, metric, p, k, value):
-    """Write ``value`` to out[slot[metric], p, k] when that metric was requested."""
-    s = slot[metric]
-    if s >= 0:
-        out[s, p, k] = value
-
+# --- the metrics -------------------------------------------------------------------------------
 
 @kernel
-def write_metrics(out, slot, p, k, t, delta, threshold,
-                  expH, e_init, e0, e1, e2, e3, r0, r1, r2, r3,
-                  nx, ny, nz, sx, sy, sz, cx, cy, cz, concurrence):
-    """Compute the 15 metrics of physics.md section 4 from the state summary and store them.
+def energy(hb, p_ee, p_eg, p_ge, re_eg_ge):
+    """Stored energy E = Tr[H_b rho_B(t)] - Tr[H_b rho_B(0)] (paper eq. 1), rho_B(0) = |gg><gg|.
 
-    energy            E = Tr[H_b rho_B(t)] - Tr[H_b rho_B(0)]                      (eq. 1)
-    ergotropy         Tr[H_b rho_B] - sum_k r_k(desc) e_k(asc)                     (eq. 2)
-    efficiency        ergotropy / E, NaN where E <= threshold
-    ergotropy_local   sum_{cells} (Delta z + |Delta| |r|) / 2, (r Bloch vector, z its z part)
-    ergotropy_incoherent_cell   max(0, Delta n_z)                                  (eq. 20)
-    efficiency_incoherent       ergotropy_incoherent_cell / (E / 2), same NaN rule (eq. 21)
-    entropy_cell      S(rho_1) = h((1 + |n|)/2)
-    entropy_battery   S(rho_B) = -sum_k r_k log2 r_k
-    entropy_diag_cell h((1 + n_z)/2)                                               (eq. 19)
-    purity_cell       Tr rho_1^2 = (1 + |n|^2) / 2
-    purity_battery    Tr rho_B^2 = sum_k r_k^2
-    concurrence       as given by the state route
-    steering_ab/_ba   see :func:`steering_pair`
-    power             E / t, NaN at t = 0
-
-    ``threshold`` is 1e-12 max(|Delta|, max_k |e_k|) (the efficiency NaN rule).
+    With H_b = (h_ee, h_eg, h_ge, h_gg, h_x) (see :mod:`.hamiltonians`) and Tr rho_B = 1,
+    E = sum_{k != gg} (h_kk - h_gg) rho_kk + 2 h_x Re rho_{eg,ge}: written without the
+    population of |gg>, so a small E keeps its full relative precision (no cancellation).
     """
-    energy = expH - e_init
-    ergotropy = expH - passive_energy(r0, r1, r2, r3, e0, e1, e2, e3)
-    charged = energy > threshold
-    store(out, slot, ENERGY, p, k, energy)
-    store(out, slot, ERGOTROPY, p, k, ergotropy)
-    store(out, slot, EFFICIENCY, p, k, ergotropy / energy if charged else np.nan)
+    return ((hb[0] - hb[3]) * p_ee + (hb[1] - hb[3]) * p_eg + (hb[2] - hb[3]) * p_ge
+            + 2.0 * hb[4] * re_eg_ge)
 
+
+@kernel
+def ergotropy(stored, r0, r1, r2, r3, d0, d1, d2, d3):
+    """Ergotropy Tr[H_b rho_B] - sum_k r_k e_k, r descending, e ascending (paper eq. 2).
+
+    Evaluated relative to e_init = <gg|H_b|gg>, without cancellation at small energies:
+    Tr[H_b rho_B] = E + e_init (``stored`` = E) and, as sum_k r_k = 1,
+    sum_k r_k e_k = e_init + sum_k r_k d_k with d_k = e_k - e_init (ascending), so
+    ergotropy = E - sum_k r_k d_k.
+    """
+    return stored - passive_energy(r0, r1, r2, r3, d0, d1, d2, d3)
+
+
+@kernel
+def efficiency(work, stored, threshold):
+    """work / stored; NaN where stored <= threshold = 1e-12 max(|Delta|, max |eig H_b|).
+
+    Used for ``efficiency`` = ergotropy / energy, and (with work = incoherent ergotropy of one
+    cell, stored = energy / 2) for ``efficiency_incoherent`` (paper eq. 21)."""
+    return work / stored if stored > threshold else np.nan
+
+
+@kernel
+def ergotropy_local(delta, nx, ny, nz, sx, sy, sz):
+    """Sum over both cells of the single-qubit ergotropy w.r.t. (Delta/2) sigma_z:
+    (Delta r_z + |Delta| |r|) / 2 for each cell's Bloch vector r."""
     n_norm = np.sqrt(nx * nx + ny * ny + nz * nz)
     s_norm = np.sqrt(sx * sx + sy * sy + sz * sz)
-    abs_delta = abs(delta)
-    store(out, slot, ERGOTROPY_LOCAL, p, k,
-          0.5 * (delta * nz + abs_delta * n_norm) + 0.5 * (delta * sz + abs_delta * s_norm))
-    incoherent = max(0.0, delta * nz)
-    store(out, slot, ERGOTROPY_INCOHERENT_CELL, p, k, incoherent)
-    store(out, slot, EFFICIENCY_INCOHERENT, p, k, incoherent / (0.5 * energy) if charged else np.nan)
+    return 0.5 * (delta * (nz + sz) + abs(delta) * (n_norm + s_norm))
 
-    store(out, slot, ENTROPY_CELL, p, k, qubit_entropy(n_norm))
-    store(out, slot, ENTROPY_BATTERY, p, k, -(xlog2x(r0) + xlog2x(r1) + xlog2x(r2) + xlog2x(r3)))
-    store(out, slot, ENTROPY_DIAG_CELL, p, k, binary_entropy(0.5 * (1.0 + max(-1.0, min(1.0, nz)))))
-    store(out, slot, PURITY_CELL, p, k, 0.5 * (1.0 + n_norm * n_norm))
-    store(out, slot, PURITY_BATTERY, p, k, r0 * r0 + r1 * r1 + r2 * r2 + r3 * r3)
-    store(out, slot, CONCURRENCE, p, k, concurrence)
 
+@kernel
+def ergotropy_incoherent_cell(delta, nz):
+    """Ergotropy of cell 1 dephased in the sigma_z basis: max(0, Delta <sigma_z>_1) (eq. 20)."""
+    return max(0.0, delta * nz)
+
+
+@leaf
+def entropy_cell(nx, ny, nz):
+    """von Neumann entropy of cell 1, S(rho_1) = h((1 + |n|)/2), bits."""
+    n_norm = min(np.sqrt(nx * nx + ny * ny + nz * nz), 1.0)
+    return binary_entropy(0.5 * (1.0 + n_norm))
+
+
+@leaf
+def entropy_battery(r0, r1, r2, r3):
+    """von Neumann entropy of the battery, S(rho_B) = -sum_k r_k log2 r_k, bits."""
+    return -(xlog2x(r0) + xlog2x(r1) + xlog2x(r2) + xlog2x(r3))
+
+
+@leaf
+def entropy_diag_cell(nz):
+    """Shannon entropy of cell 1's populations, h((1 + n_z)/2), bits (paper eq. 19)."""
+    return binary_entropy(0.5 * (1.0 + max(-1.0, min(1.0, nz))))
+
+
+@kernel
+def purity_cell(nx, ny, nz):
+    """Tr rho_1^2 = (1 + |n|^2) / 2."""
+    return 0.5 * (1.0 + nx * nx + ny * ny + nz * nz)
+
+
+@kernel
+def purity_battery(r0, r1, r2, r3):
+    """Tr rho_B^2 = sum_k r_k^2."""
+    return r0 * r0 + r1 * r1 + r2 * r2 + r3 * r3
+
+
+@leaf
+def steering_joint(nx, ny, nz, sx, sy, sz, cx, cy, cz):
+    """sum_{i=x,y,z} joint_term(n_i, s_i, c_i): the part of I_ab and I_ba they share."""
+    return joint_term(nx, sx, cx) + joint_term(ny, sy, cy) + joint_term(nz, sz, cz)
+
+
+@leaf
+def steering_joint_xstate(nz, sz, c_perp, cz):
+    """:func:`steering_joint` for states with n_x = n_y = s_x = s_y = 0 and c_x = c_y = c_perp
+    (the cavity model's X state): then joint_term(0, 0, c) = (1/2)[(1 + c) log2(1 + c) +
+    (1 - c) log2(1 - c)] = marginal_term(c), so the sum is
+    2 marginal_term(c_perp) + joint_term(n_z, s_z, c_z)."""
+    return 2.0 * marginal_term(c_perp) + joint_term(nz, sz, cz)
+
+
+@leaf
+def steering(joint, mx, my, mz):
+    """Entropic steering sum, bits (physics.md section 4, corrected eqs. 11/12):
+
+    H(sigma_i^b | sigma_i^a) = 1 + (1/2) sum_(+-) (1 +- n_i) log2(1 +- n_i)
+                                 - (1/4) sum_(a,b) q log2 q,  q = 1 + a n_i + b s_i + a b c_i,
+    I_ab = sum_{i=x,y,z} H(sigma_i^b | sigma_i^a) = 3 + sum_i marginal_term(n_i) - joint,
+    with joint = :func:`steering_joint`. I_ba uses s_i as (mx, my, mz) instead of n_i.
+    a steers b iff I_ab < 2.
+    """
+    return 3.0 + marginal_term(mx) + marginal_term(my) + marginal_term(mz) - joint
+
+
+@leaf
+def steering_pair(nx, ny, nz, sx, sy, sz, cx, cy, cz):
+    """(I_ab, I_ba) of a two-qubit state from its Bloch vectors and correlations."""
+    joint = steering_joint(nx, ny, nz, sx, sy, sz, cx, cy, cz)
+    return steering(joint, nx, ny, nz), steering(joint, sx, sy, sz)
+
+
+@kernel
+def power(stored, t):
+    """Average charging power E / t; NaN at t = 0."""
+    return stored / t if t > 0.0 else np.nan
+
+
+# --- writing a block of times ------------------------------------------------------------------
+
+@kernel
+def write_block(out, slot, p, start, t, summary, n, x_state, delta, threshold, e_init,
+                spectrum, stored, shared):
+    """Compute the requested metrics for ``n`` consecutive times and store them.
+
+    out[slot[m], p, start + j] receives metric m at time t[start + j] from summary[:, j]
+    (j < n); slot[m] = -1 skips metric m. ``spectrum`` = (e0, e1, e2, e3) ascending eigenvalues
+    of H_b, ``threshold`` the efficiency NaN threshold, ``stored`` and ``shared`` scratch rows
+    (>= n). ``x_state`` selects :func:`steering_joint_xstate` (summary must then have
+    NX = NY = SX = SY = 0 and CX = CY). Each metric is its own loop over j, so every loop
+    is straight-line code that LLVM vectorizes.
+    """
+    d0 = spectrum[0] - e_init
+    d1 = spectrum[1] - e_init
+    d2 = spectrum[2] - e_init
+    d3 = spectrum[3] - e_init
+    s = summary
+    for j in range(n):
+        stored[j] = s[ENERGY_ROW, j]
+    if slot[ENERGY] >= 0:
+        o = out[slot[ENERGY], p]
+        for j in range(n):
+            o[start + j] = stored[j]
+    if slot[ERGOTROPY] >= 0:
+        o = out[slot[ERGOTROPY], p]
+        for j in range(n):
+            o[start + j] = ergotropy(stored[j], s[R0, j], s[R1, j], s[R2, j], s[R3, j],
+                                     d0, d1, d2, d3)
+    if slot[EFFICIENCY] >= 0:
+        o = out[slot[EFFICIENCY], p]
+        for j in range(n):
+            work = ergotropy(stored[j], s[R0, j], s[R1, j], s[R2, j], s[R3, j],
+                             d0, d1, d2, d3)
+            o[start + j] = efficiency(work, stored[j], threshold)
+    if slot[ERGOTROPY_LOCAL] >= 0:
+        o = out[slot[ERGOTROPY_LOCAL], p]
+        for j in range(n):
+            o[start + j] = ergotropy_local(delta, s[NX, j], s[NY, j], s[NZ, j],
+                                           s[SX, j], s[SY, j], s[SZ, j])
+    if slot[ERGOTROPY_INCOHERENT_CELL] >= 0:
+        o = out[slot[ERGOTROPY_INCOHERENT_CELL], p]
+        for j in range(n):
+            o[start + j] = ergotropy_incoherent_cell(delta, s[NZ, j])
+    if slot[EFFICIENCY_INCOHERENT] >= 0:
+        o = out[slot[EFFICIENCY_INCOHERENT], p]
+        for j in range(n):
+            o[start + j] = efficiency(ergotropy_incoherent_cell(delta, s[NZ, j]),
+                                      0.5 * stored[j], threshold)
+    if slot[ENTROPY_CELL] >= 0:
+        o = out[slot[ENTROPY_CELL], p]
+        for j in range(n):
+            o[start + j] = entropy_cell(s[NX, j], s[NY, j], s[NZ, j])
+    if slot[ENTROPY_BATTERY] >= 0:
+        o = out[slot[ENTROPY_BATTERY], p]
+        for j in range(n):
+            o[start + j] = entropy_battery(s[R0, j], s[R1, j], s[R2, j], s[R3, j])
+    if slot[ENTROPY_DIAG_CELL] >= 0:
+        o = out[slot[ENTROPY_DIAG_CELL], p]
+        for j in range(n):
+            o[start + j] = entropy_diag_cell(s[NZ, j])
+    if slot[PURITY_CELL] >= 0:
+        o = out[slot[PURITY_CELL], p]
+        for j in range(n):
+            o[start + j] = purity_cell(s[NX, j], s[NY, j], s[NZ, j])
+    if slot[PURITY_BATTERY] >= 0:
+        o = out[slot[PURITY_BATTERY], p]
+        for j in range(n):
+            o[start + j] = purity_battery(s[R0, j], s[R1, j], s[R2, j], s[R3, j])
+    if slot[CONCURRENCE] >= 0:
+        o = out[slot[CONCURRENCE], p]
+        for j in range(n):
+            o[start + j] = s[CONC, j]
     if slot[STEERING_AB] >= 0 or slot[STEERING_BA] >= 0:
-        i_ab, i_ba = steering_pair(nx, ny, nz, sx, sy, sz, cx, cy, cz)
-        store(out, slot, STEERING_AB, p, k, i_ab)
-        store(out, slot, STEERING_BA, p, k, i_ba)
-
-    store(out, slot, POWER, p, k, energy / t if t > 0.0 else np.nan)
+        joint = shared
+        if x_state:
+            for j in range(n):
+                joint[j] = steering_joint_xstate(s[NZ, j], s[SZ, j], s[CX, j], s[CZ, j])
+        else:
+            for j in range(n):
+                joint[j] = steering_joint(s[NX, j], s[NY, j], s[NZ, j], s[SX, j], s[SY, j],
+                                          s[SZ, j], s[CX, j], s[CY, j], s[CZ, j])
+        if slot[STEERING_AB] >= 0:
+            o = out[slot[STEERING_AB], p]
+            for j in range(n):
+                o[start + j] = steering(joint[j], s[NX, j], s[NY, j], s[NZ, j])
+        if slot[STEERING_BA] >= 0:
+            o = out[slot[STEERING_BA], p]
+            for j in range(n):
+                o[start + j] = steering(joint[j], s[SX, j], s[SY, j], s[SZ, j])
+    if slot[POWER] >= 0:
+        o = out[slot[POWER], p]
+        for j in range(n):
+            o[start + j] = power(stored[j], t[start + j])

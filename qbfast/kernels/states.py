@@ -1,82 +1,91 @@
 """From battery state amplitudes to the state summary that :mod:`.metrics` consumes.
 
-Two routes, each exact for the states the models produce:
+Two routes, each exact for the states the models produce. Each writes column ``j`` of a
+summary array (rows :data:`.metrics.ENERGY_ROW` ... :data:`.metrics.CONC`).
 
-- :func:`pure_state_metrics`: a pure two-qubit state psi = (psi_ee, psi_eg, psi_ge, psi_gg)
-  (field model, both protocols). rho_B = |psi><psi| has spectrum (1, 0, 0, 0); concurrence
-  C = 2 |psi_ee psi_gg - psi_eg psi_ge|.
-- :func:`cavity_state_metrics`: the cavity model's sector amplitudes
-  (c1, c2, c3, c4) of (|n,gg>, |n-1,eg>, |n-1,ge>, |n-2,ee>). Tracing out the cavity gives the
-  X state rho_B = diag(|c4|^2, [[|c2|^2, c2 c3*], [c3 c2*, |c3|^2]], |c1|^2) with spectrum
-  (|c1|^2, |c2|^2 + |c3|^2, |c4|^2, 0) and concurrence 2 max(0, |c2||c3| - |c1||c4|).
+- :func:`pure_state_summary`: a pure two-qubit state psi = (psi_ee, psi_eg, psi_ge, psi_gg)
+  (field model, both protocols). rho_B = |psi><psi| has spectrum (|psi|^2, 0, 0, 0);
+  concurrence C = 2 |psi_ee psi_gg - psi_eg psi_ge|.
+- :func:`xstate_summary`: the cavity model's sector amplitudes (c1, c2, c3, c4) of
+  (|n,gg>, |n-1,eg>, |n-1,ge>, |n-2,ee>). Tracing out the cavity gives the X state
+  rho_B = diag(|c4|^2, [[|c2|^2, c2 c3*], [c3 c2*, |c3|^2]], |c1|^2) with spectrum
+  (|c1|^2, |c2|^2 + |c3|^2, |c4|^2, 0), concurrence 2 max(0, |c2||c3| - |c1||c4|),
+  no transverse Bloch components and c_x = c_y = 2 Re(c2 c3*).
 
 Pauli conventions: basis (|e>, |g>), sigma_z|e> = +|e>; <sigma_x> = 2 Re rho_eg,
-<sigma_y> = -2 Im rho_eg, <sigma_z> = rho_ee - rho_gg.
+<sigma_y> = -2 Im rho_eg, <sigma_z> = rho_ee - rho_gg. Complex amplitudes are passed as
+(real, imaginary) pairs so that the loops calling these vectorize.
+
+``hb`` = (h_ee, h_eg, h_ge, h_gg, h_x) is the battery Hamiltonian used for energies
+(see :mod:`.hamiltonians`).
 """
 
 from __future__ import annotations
 
-from ._jit import kernel
-from .metrics import write_metrics
+import numpy as np
+
+from ._jit import leaf
+from .metrics import energy
+from .metrics import CONC, CX, CY, CZ, ENERGY_ROW, NX, NY, NZ, R0, R1, R2, R3, SX, SY, SZ
 
 
-@kernel
-def _abs2(z):
-    return z.real * z.real + z.imag * z.imag
-
-
-@kernel
-def pure_state_metrics(out, slot, p, k, t, delta, threshold, hb, spectrum, e_init,
-                       a, b, c, d):
-    """Metrics of the pure state a|ee> + b|eg> + c|ge> + d|gg>, written to out[:, p, k].
-
-    ``hb`` = (h_ee, h_eg, h_ge, h_gg, h_x) is the battery Hamiltonian used for energies,
-    ``spectrum`` its ascending eigenvalues, ``e_init`` = h_gg.
-    """
-    pa = _abs2(a)
-    pb = _abs2(b)
-    pc = _abs2(c)
-    pd = _abs2(d)
-    bc = b * c.conjugate()  # <ge|rho|eg> ... rho_{eg,ge} = b c*
-    ad = a * d.conjugate()  # rho_{ee,gg}
-    expH = hb[0] * pa + hb[1] * pb + hb[2] * pc + hb[3] * pd + 2.0 * hb[4] * bc.real
+@leaf
+def pure_state_summary(summary, j, hb, ar, ai, br, bi, cr, ci, dr, di):
+    """Summary of the pure state a|ee> + b|eg> + c|ge> + d|gg> into summary[:, j]."""
+    pa = ar * ar + ai * ai
+    pb = br * br + bi * bi
+    pc = cr * cr + ci * ci
+    pd = dr * dr + di * di
+    # rho_{eg,ge} = b c*, rho_{ee,gg} = a d*
+    bc_re = br * cr + bi * ci
+    ad_re = ar * dr + ai * di
+    summary[ENERGY_ROW, j] = energy(hb, pa, pb, pc, bc_re)
     # cell a: rho1_eg = sum_b psi[e b] psi[g b]* = a c* + b d*
-    rho1_eg = a * c.conjugate() + b * d.conjugate()
+    r1_re = ar * cr + ai * ci + br * dr + bi * di
+    r1_im = ai * cr - ar * ci + bi * dr - br * di
     # cell b: rho2_eg = sum_a psi[a e] psi[a g]* = a b* + c d*
-    rho2_eg = a * b.conjugate() + c * d.conjugate()
-    nx = 2.0 * rho1_eg.real
-    ny = -2.0 * rho1_eg.imag
-    nz = pa + pb - pc - pd
-    sx = 2.0 * rho2_eg.real
-    sy = -2.0 * rho2_eg.imag
-    sz = pa + pc - pb - pd
-    cx = 2.0 * (bc.real + ad.real)
-    cy = 2.0 * (bc.real - ad.real)
-    cz = pa + pd - pb - pc
-    concurrence = 2.0 * abs(a * d - b * c)
-    norm = pa + pb + pc + pd
-    write_metrics(out, slot, p, k, t, delta, threshold,
-                  expH, e_init, spectrum[0], spectrum[1], spectrum[2], spectrum[3],
-                  norm, 0.0, 0.0, 0.0,
-                  nx, ny, nz, sx, sy, sz, cx, cy, cz, concurrence)
+    r2_re = ar * br + ai * bi + cr * dr + ci * di
+    r2_im = ai * br - ar * bi + ci * dr - cr * di
+    summary[NX, j] = 2.0 * r1_re
+    summary[NY, j] = -2.0 * r1_im
+    summary[NZ, j] = pa + pb - pc - pd
+    summary[SX, j] = 2.0 * r2_re
+    summary[SY, j] = -2.0 * r2_im
+    summary[SZ, j] = pa + pc - pb - pd
+    summary[CX, j] = 2.0 * (bc_re + ad_re)
+    summary[CY, j] = 2.0 * (bc_re - ad_re)
+    summary[CZ, j] = pa + pd - pb - pc
+    # a d - b c
+    det_re = ar * dr - ai * di - (br * cr - bi * ci)
+    det_im = ar * di + ai * dr - (br * ci + bi * cr)
+    summary[CONC, j] = 2.0 * np.sqrt(det_re * det_re + det_im * det_im)
+    summary[R0, j] = pa + pb + pc + pd
+    summary[R1, j] = 0.0
+    summary[R2, j] = 0.0
+    summary[R3, j] = 0.0
 
 
-@kernel
-def cavity_state_metrics(out, slot, p, k, t, delta, threshold, hb, spectrum, e_init,
-                         c1, c2, c3, c4):
-    """Metrics of the cavity model's battery X state (see module docstring)."""
-    p_gg = _abs2(c1)
-    p_eg = _abs2(c2)
-    p_ge = _abs2(c3)
-    p_ee = _abs2(c4)
-    coh = c2 * c3.conjugate()  # rho_{eg,ge}
-    expH = hb[0] * p_ee + hb[1] * p_eg + hb[2] * p_ge + hb[3] * p_gg + 2.0 * hb[4] * coh.real
-    nz = p_ee + p_eg - p_ge - p_gg
-    sz = p_ee + p_ge - p_eg - p_gg
-    cz = p_ee + p_gg - p_eg - p_ge
-    cx = 2.0 * coh.real
-    concurrence = 2.0 * max(0.0, abs(coh) - (abs(c1) * abs(c4)))
-    write_metrics(out, slot, p, k, t, delta, threshold,
-                  expH, e_init, spectrum[0], spectrum[1], spectrum[2], spectrum[3],
-                  p_gg, p_eg + p_ge, p_ee, 0.0,
-                  0.0, 0.0, nz, 0.0, 0.0, sz, cx, cx, cz, concurrence)
+@leaf
+def xstate_summary(summary, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i):
+    """Summary of the cavity model's battery X state into summary[:, j]."""
+    p_gg = c1r * c1r + c1i * c1i
+    p_eg = c2r * c2r + c2i * c2i
+    p_ge = c3r * c3r + c3i * c3i
+    p_ee = c4r * c4r + c4i * c4i
+    coh_re = c2r * c3r + c2i * c3i  # Re rho_{eg,ge} = Re(c2 c3*)
+    summary[ENERGY_ROW, j] = energy(hb, p_ee, p_eg, p_ge, coh_re)
+    summary[R0, j] = p_gg
+    summary[R1, j] = p_eg + p_ge
+    summary[R2, j] = p_ee
+    summary[R3, j] = 0.0
+    summary[NX, j] = 0.0
+    summary[NY, j] = 0.0
+    summary[NZ, j] = p_ee + p_eg - p_ge - p_gg
+    summary[SX, j] = 0.0
+    summary[SY, j] = 0.0
+    summary[SZ, j] = p_ee + p_ge - p_eg - p_gg
+    summary[CX, j] = 2.0 * coh_re
+    summary[CY, j] = 2.0 * coh_re
+    summary[CZ, j] = p_ee + p_gg - p_eg - p_ge
+    # |c2||c3| - |c1||c4| = sqrt(p_eg p_ge) - sqrt(p_gg p_ee)
+    summary[CONC, j] = 2.0 * max(0.0, np.sqrt(p_eg * p_ge) - np.sqrt(p_gg * p_ee))

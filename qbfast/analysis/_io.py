@@ -1,0 +1,152 @@
+"""Opening stores, checking metric names and selections, and rebuilding a grid point's
+parameters from a dataset's attributes and coordinates.
+
+Every check raises ``ValueError`` with a one-line message naming the offending input.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..params import METRICS, MODELS, TIME
+
+__all__ = ["open_store", "check_metric", "parse_selection", "select", "point_parameters",
+           "swept_dims"]
+
+
+def open_store(store: str | os.PathLike[str]) -> xr.Dataset:
+    """Open a Zarr store written by ``qbfast run`` (or ``Dataset.to_zarr``) lazily, dask-backed.
+
+    Reads consolidated metadata where the store has it and the plain metadata otherwise,
+    without warnings. Raises ``ValueError`` if the path is missing or not a Zarr store.
+    """
+    path = os.fspath(store)
+    if "://" not in path and not os.path.exists(path):
+        raise ValueError(f"store {path!r}: no such file or directory")
+    errors: list[str] = []
+    for consolidated in (True, False):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return xr.open_zarr(path, consolidated=consolidated)
+        except Exception as exc:  # zarr raises several types for "not a store"
+            errors.append(f"{type(exc).__name__}: {exc}")
+    raise ValueError(f"store {path!r}: not a readable Zarr store ({errors[-1].splitlines()[0]})")
+
+
+def metric_names(ds: xr.Dataset, dim: str = TIME.name) -> list[str]:
+    """The qbfast metrics this dataset holds as series along ``dim``, in canonical order."""
+    return [name for name in METRICS if name in ds.data_vars and dim in ds[name].dims]
+
+
+def check_metric(ds: xr.Dataset, name: object, dim: str = TIME.name) -> str:
+    """A metric (or any variable with a ``dim`` axis) of the dataset; ValueError otherwise."""
+    if isinstance(name, str) and name in ds.data_vars and dim in ds[name].dims:
+        return name
+    have = ", ".join(metric_names(ds, dim)) or "none"
+    if isinstance(name, str) and name in METRICS:
+        if name in ds.data_vars or any(str(v).startswith(f"{name}_") for v in ds.data_vars):
+            raise ValueError(f"metric {name!r}: this store keeps no series along {dim} of it "
+                             f"(only reductions); series held: {have}")
+        raise ValueError(f"metric {name!r} is not in this store; it holds: {have}")
+    raise ValueError(f"unknown metric {name!r}; this store holds: {have}")
+
+
+def swept_dims(obj: xr.Dataset | xr.DataArray, dim: str = TIME.name) -> list[str]:
+    """The dimensions other than time, in order."""
+    return [d for d in obj.dims if d != dim]
+
+
+def parse_selection(items: Iterable[str] | None) -> dict[str, float]:
+    """``["J2=1", "n=7"]`` -> ``{"J2": 1.0, "n": 7.0}``."""
+    selection: dict[str, float] = {}
+    for item in items or ():
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise ValueError(f"selection {item!r}: expected NAME=VALUE, e.g. J2=1")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"selection {item!r}: {text.strip()!r} is not a number") from None
+        if name in selection:
+            raise ValueError(f"selection {item!r}: {name} is selected twice")
+        selection[name] = value
+    return selection
+
+
+def select(ds: xr.Dataset, selection: Mapping[str, float]) -> xr.Dataset:
+    """Select one coordinate value per named dimension (the nearest grid value).
+
+    A value outside a dimension's coordinate range, a name that is neither a dimension nor a
+    fixed parameter, or a fixed parameter given another value than the store's, is refused.
+    """
+    indexers: dict[str, Any] = {}
+    for name, value in selection.items():
+        if name in ds.dims:
+            coord = np.asarray(ds[name].values, dtype=np.float64)
+            lo, hi = float(coord.min()), float(coord.max())
+            slack = 1e-9 * max(1.0, abs(lo), abs(hi))
+            if not lo - slack <= value <= hi + slack:
+                raise ValueError(
+                    f"selection {name}={value:g}: outside the coordinate range "
+                    f"[{lo:g}, {hi:g}] of {name}"
+                )
+            indexers[name] = int(np.argmin(np.abs(coord - value)))
+        elif name in ds.coords and ds[name].ndim == 0 or name in _parameter_attrs(ds):
+            fixed = float(ds[name].values) if name in ds.coords else ds.attrs[name]
+            if abs(fixed - value) > 1e-9 * max(1.0, abs(value)):
+                raise ValueError(f"selection {name}={value:g}: {name} is fixed at {fixed} in this store")
+        else:
+            dims = ", ".join(str(d) for d in ds.dims)
+            raise ValueError(f"selection {name}={value:g}: {name!r} is not a dimension; "
+                             f"dims: {dims}")
+    return ds.isel(indexers) if indexers else ds
+
+
+def _parameter_attrs(ds: xr.Dataset) -> set[str]:
+    """Names of the model parameters fixed in the dataset's attrs."""
+    model = MODELS.get(str(ds.attrs.get("model", "")))
+    if model is None:
+        return set()
+    return {n for n in model.parameter_names
+            if isinstance(ds.attrs.get(n), (int, float)) and not isinstance(ds.attrs.get(n), bool)}
+
+
+def point_parameters(ds: xr.Dataset | xr.DataArray, attrs: Mapping[str, Any],
+                     point: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``qbfast.sweep`` that recompute one grid point.
+
+    ``attrs`` are the dataset's global attributes (model, protocol, battery_hamiltonian, the
+    fixed parameters, max_step); ``point`` maps each swept dimension to its coordinate value.
+    Parameters that are neither swept nor in the attrs (a scalar coordinate left by a
+    selection) are read from ``ds``'s coordinates.
+    """
+    if "model" not in attrs or attrs["model"] not in MODELS:
+        raise ValueError("dataset attrs: no qbfast 'model'; cannot recompute its grid points")
+    model = MODELS[attrs["model"]]
+    kwargs: dict[str, Any] = {}
+    protocol = attrs.get("protocol", "none")
+    if protocol not in (None, "none"):
+        kwargs["protocol"] = str(protocol)
+    kwargs["battery_hamiltonian"] = str(attrs.get("battery_hamiltonian", "interacting"))
+    if "max_step" in attrs:
+        kwargs["max_step"] = float(attrs["max_step"])
+    for p in model.parameters:
+        if p.name in point:
+            value = point[p.name]
+        elif p.name in ds.coords and ds[p.name].ndim == 0:
+            value = ds[p.name].values.item()
+        elif p.name in attrs:
+            value = attrs[p.name]
+        else:
+            value = p.default
+        value = float(value)
+        kwargs[p.name] = int(round(value)) if p.integer else value
+    return kwargs

@@ -1,0 +1,406 @@
+"""Sweep specs: one TOML file describes one sweep (parsing and validation, nothing is computed).
+
+A spec is checked completely before anything is written; every problem is reported as one
+:class:`SpecError` line ``FILE: KEY: what is wrong; what is allowed``. The checks of values reuse
+:mod:`qbfast.validate` and the tables of :mod:`qbfast.params` through :class:`qbfast.api.Grid`.
+
+Format (see the README)::
+
+    model = "cavity"                      # "field" | "cavity"            (required)
+    protocol = "drive"                    # field only: "drive" | "full"
+    battery_hamiltonian = "interacting"   # or "bare"
+    metrics = ["energy", "ergotropy"]     # default: all
+    dtype = "float32"                     # storage dtype, default "float64"
+    description = "free text"             # optional, stored in the attrs
+    max_step = 0.01                       # field "full" only
+    [params]                              # omitted parameters take their defaults
+    n = [1, 2, 4, 8]                      # a list: a dimension
+    J2 = { start = -1.0, stop = 2.0, num = 61 }   # np.linspace(start, stop, num): a dimension
+    omega_g = 1.0                         # a scalar: fixed
+    t = { start = 0.0, stop = 20.0, num = 401 }   # required, always the last dimension
+    [chunks]                              # optional chunk length per dimension
+    J2 = 16
+    [reduce]                              # optional reductions along t, computed per task
+    over = "t"
+    stats = ["max", "argmax", "min", "argmin", "first_max"]
+    keep_series = false
+
+Dimensions are the swept parameters in the order of ``[params]``, then ``t``: ``t`` is moved
+last wherever it appears, because the kernels run along t innermost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .api import Grid
+from .params import METRICS, TIME
+from .validate import check_metrics, check_model, check_parameters, check_times
+
+#: Top-level keys of a spec and what they hold (used in the "allowed" part of messages).
+TOP_KEYS = ("model", "protocol", "battery_hamiltonian", "metrics", "dtype", "description",
+            "max_step", "params", "chunks", "reduce")
+RANGE_KEYS = ("start", "stop", "num")
+REDUCE_KEYS = ("over", "stats", "keep_series")
+DTYPES = ("float32", "float64")
+DEFAULT_DTYPE = "float64"
+
+#: Reductions along t: stat -> the variables it produces, as (suffix, is_time, long_name
+#: template); the variable of metric ``m`` is named ``f"{m}_{suffix}"``.
+REDUCTIONS: dict[str, tuple[tuple[str, bool, str], ...]] = {
+    "max": (("max", False, "maximum over t of {}"),),
+    "argmax": (("t_max", True, "time of the maximum over t of {}"),),
+    "min": (("min", False, "minimum over t of {}"),),
+    "argmin": (("t_min", True, "time of the minimum over t of {}"),),
+    "first_max": (("first_max", False, "first local maximum over t of {}"),
+                  ("t_first_max", True, "time of the first local maximum over t of {}")),
+}
+
+#: Default work per task, in (point, time) evaluations: 2**23 / n_metrics, within
+#: [2**19, 2**21], i.e. 8-32 MB of float32 over all variables of a chunk and about 0.1-0.5 s of
+#: work on one core for the closed-form kernels (cavity, field "drive"); smaller tasks lose
+#: their time to per-task overhead (scheduling, store metadata), see bench/sweeps.py.
+TARGET_CHUNK_EVALUATIONS = 1 << 21
+MIN_CHUNK_EVALUATIONS = 1 << 19
+#: Field "full" integrates the ODE: roughly this many times more work per evaluation.
+FULL_PROTOCOL_COST = 16
+
+
+class SpecError(ValueError):
+    """A spec that cannot be run; the message is one line: ``FILE: KEY: problem; allowed``."""
+
+
+def _choices(names: Any) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """Reductions along t computed inside each task (see :mod:`qbfast.reduce`)."""
+
+    over: str
+    stats: tuple[str, ...]
+    keep_series: bool
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One stored data variable: name, dims, attrs, and where its data come from."""
+
+    name: str
+    dims: tuple[str, ...]
+    attrs: dict[str, Any]
+    metric: str
+    stat: str | None = None  # None: the time series itself
+    suffix: str | None = None
+
+
+class Spec:
+    """A validated sweep spec: the full :class:`~qbfast.api.Grid`, storage dtype, chunking and
+    reductions. ``chunks[i]`` is the chunk length along ``grid.dims[i]``."""
+
+    def __init__(self, *, name: str, source: str, text: str, grid: Grid, dtype: str,
+                 chunks: tuple[int, ...], reduce: Reduce | None, description: str) -> None:
+        self.name = name
+        self.source = source
+        self.text = text
+        self.grid = grid
+        self.dtype = np.dtype(dtype)
+        self.chunks = chunks
+        self.reduce = reduce
+        self.description = description
+
+    # ---- geometry -------------------------------------------------------------------------
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return self.grid.dims
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.grid.shape
+
+    @property
+    def chunk_grid(self) -> tuple[int, ...]:
+        """Number of chunks along each dim."""
+        return tuple(-(-s // c) for s, c in zip(self.shape, self.chunks))
+
+    @property
+    def n_chunks(self) -> int:
+        return int(np.prod(self.chunk_grid, dtype=np.int64))
+
+    @property
+    def n_evaluations(self) -> int:
+        """Grid points including t: the number of (parameters, time) evaluations."""
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def chunk_indices(self) -> list[tuple[int, ...]]:
+        return [tuple(int(i) for i in idx) for idx in np.ndindex(*self.chunk_grid)]
+
+    def chunk_slices(self, index: tuple[int, ...]) -> tuple[slice, ...]:
+        return tuple(slice(i * c, min((i + 1) * c, s))
+                     for i, c, s in zip(index, self.chunks, self.shape))
+
+    def chunk_grid_request(self, index: tuple[int, ...]) -> Grid:
+        """The sub-grid of one chunk, as a checked :class:`Grid` (same parameter order)."""
+        slices = self.chunk_slices(index)
+        g = self.grid
+        swept = {name: values[s] for (name, values), s in zip(g.swept.items(), slices)}
+        fixed = {k: v for k, v in g.fixed.items()}
+        return Grid(g.model.name, g.t[slices[-1]], protocol=g.protocol,
+                    battery_hamiltonian=g.battery_hamiltonian, metrics=g.metrics,
+                    max_step=g.max_step, **swept, **fixed)
+
+    # ---- stored variables -----------------------------------------------------------------
+    @property
+    def keep_series(self) -> bool:
+        return self.reduce is None or self.reduce.keep_series
+
+    def variables(self) -> list[Variable]:
+        """The data variables of the store, in order: series, then reductions."""
+        out: list[Variable] = []
+        if self.keep_series:
+            for m in self.grid.metrics:
+                meta = METRICS[m]
+                out.append(Variable(m, self.dims, {"long_name": meta.long_name,
+                                                   "units": meta.units,
+                                                   "description": meta.description}, m))
+        if self.reduce is not None:
+            for m in self.grid.metrics:
+                meta = METRICS[m]
+                for stat in self.reduce.stats:
+                    for suffix, is_time, template in REDUCTIONS[stat]:
+                        attrs = {"long_name": template.format(meta.long_name),
+                                 "units": TIME.units if is_time else meta.units,
+                                 "metric": m, "reduction": stat, "over": self.reduce.over}
+                        out.append(Variable(f"{m}_{suffix}", self.dims[:-1], attrs, m, stat,
+                                            suffix))
+        return out
+
+    def variable_dtype(self, var: Variable) -> np.dtype:
+        """Times of extrema are stored as float64 (exact coordinate values); the rest in
+        the spec's dtype."""
+        if var.suffix is not None and var.suffix.startswith("t_"):
+            return np.dtype(np.float64)
+        return self.dtype
+
+    # ---- identity ---------------------------------------------------------------------------
+    def canonical(self) -> dict[str, Any]:
+        """Everything that determines the stored data and layout (not comments or key order
+        of scalars): two specs with the same canonical form make identical stores."""
+        g = self.grid
+        return {
+            "format": 1,
+            "model": g.model.name,
+            "protocol": g.protocol,
+            "battery_hamiltonian": g.battery_hamiltonian,
+            "metrics": list(g.metrics),
+            "max_step": g.max_step,
+            "dtype": self.dtype.name,
+            "dims": [[name, [float(v).hex() for v in values]]
+                     for name, values in (*g.swept.items(), (TIME.name, g.t))],
+            "fixed": {k: float(v).hex() for k, v in sorted(g.fixed.items())},
+            "chunks": list(self.chunks),
+            "reduce": None if self.reduce is None else {
+                "over": self.reduce.over, "stats": list(self.reduce.stats),
+                "keep_series": self.reduce.keep_series},
+        }
+
+    @property
+    def hash(self) -> str:
+        blob = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{d}={s}" for d, s in zip(self.dims, self.shape))
+        return f"<Spec {self.name!r}: {self.grid.model.name} ({sizes}), chunks {self.chunks}>"
+
+
+# ---- parsing --------------------------------------------------------------------------------
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file; raise :class:`SpecError` (one line) if it is bad."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise SpecError(f"{p}: cannot read the spec: {reason}") from None
+    return parse_spec(text, name=p.stem, source=str(p))
+
+
+def parse_spec(text: str, *, name: str = "sweep", source: str = "<spec>") -> Spec:
+    """Validate the TOML ``text`` of a spec."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{source}: invalid TOML: {e}") from None
+    try:
+        return _build(doc, name=name, source=source, text=text)
+    except SpecError:
+        raise
+    except ValueError as e:  # from qbfast.validate, via Grid
+        raise SpecError(f"{source}: {e}") from None
+
+
+def _fail(source: str, key: str, message: str) -> SpecError:
+    return SpecError(f"{source}: {key}: {message}")
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _param_values(source: str, name: str, value: object) -> object:
+    """A TOML parameter value -> scalar or list (ranges expanded with np.linspace)."""
+    key = f"params.{name}"
+    if isinstance(value, dict):
+        for k in value:
+            if k not in RANGE_KEYS:
+                raise _fail(source, f"{key}.{k}", f"unknown key; a range has keys "
+                                                  f"{_choices(RANGE_KEYS)}")
+        for k in RANGE_KEYS:
+            if k not in value:
+                raise _fail(source, key, f"missing {k!r}; a range is "
+                                         f"{{ start = x0, stop = x1, num = N }}")
+        for k in ("start", "stop"):
+            if not _is_number(value[k]) or not math.isfinite(value[k]):
+                raise _fail(source, f"{key}.{k}", f"expected a finite number, got {value[k]!r}")
+        num = value["num"]
+        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
+            raise _fail(source, f"{key}.num", f"expected an integer >= 1, got {num!r}")
+        return np.linspace(float(value["start"]), float(value["stop"]), num)
+    if isinstance(value, list) or _is_number(value):
+        return value
+    raise _fail(source, key, f"expected a number (fixed), a list of numbers or "
+                             f"{{ start, stop, num }} (a dimension), got {value!r}")
+
+
+def _build(doc: dict[str, Any], *, name: str, source: str, text: str) -> Spec:
+    for key in doc:
+        if key not in TOP_KEYS:
+            raise _fail(source, key, f"unknown key; allowed: {_choices(TOP_KEYS)}")
+    if "model" not in doc:
+        raise _fail(source, "model", "missing; allowed: 'field', 'cavity'")
+    model = check_model(doc["model"])
+    for key in ("protocol", "battery_hamiltonian", "dtype", "description"):
+        if key in doc and not isinstance(doc[key], str):
+            raise _fail(source, key, f"expected a string, got {doc[key]!r}")
+    if "metrics" in doc and not isinstance(doc["metrics"], list):
+        raise _fail(source, "metrics", f"expected a list of metric names, got "
+                                       f"{doc['metrics']!r}; allowed: {_choices(METRICS)}")
+    check_metrics(doc.get("metrics"))
+    dtype = doc.get("dtype", DEFAULT_DTYPE)
+    if dtype not in DTYPES:
+        raise _fail(source, "dtype", f"unknown dtype {dtype!r}; allowed: {_choices(DTYPES)}")
+
+    # [params]
+    params = doc.get("params")
+    if not isinstance(params, dict):
+        raise _fail(source, "params", "missing or not a table; give at least "
+                                      "t = { start = ..., stop = ..., num = ... }")
+    values = {k: _param_values(source, k, v) for k, v in params.items()}
+    if TIME.name not in values:
+        raise _fail(source, f"params.{TIME.name}", "missing; give the times as a list or "
+                                                   "{ start, stop, num }")
+    t_value = values.pop(TIME.name)
+    if _is_number(t_value):
+        raise _fail(source, f"params.{TIME.name}", "expected a list of times or "
+                                                   "{ start, stop, num }, got a scalar")
+    try:
+        t = check_times(t_value)
+        check_parameters(model, values)
+    except ValueError as e:
+        raise SpecError(f"{source}: params.{e}") from None
+    grid = Grid(model.name, t, protocol=doc.get("protocol"),
+                battery_hamiltonian=doc.get("battery_hamiltonian", "interacting"),
+                metrics=doc.get("metrics"), max_step=doc.get("max_step"), **values)
+
+    # [reduce]
+    reduce = _reduce(source, doc.get("reduce"), grid)
+    # [chunks]
+    chunks = _chunks(source, doc.get("chunks"), grid, reduce)
+    description = doc.get("description", "")
+    return Spec(name=name, source=source, text=text, grid=grid, dtype=dtype, chunks=chunks,
+                reduce=reduce, description=description)
+
+
+def _reduce(source: str, table: object, grid: Grid) -> Reduce | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise _fail(source, "reduce", "expected a table [reduce] with keys "
+                                      f"{_choices(REDUCE_KEYS)}")
+    for k in table:
+        if k not in REDUCE_KEYS:
+            raise _fail(source, f"reduce.{k}", f"unknown key; allowed: {_choices(REDUCE_KEYS)}")
+    over = table.get("over", TIME.name)
+    if over != TIME.name:
+        raise _fail(source, "reduce.over", f"got {over!r}; allowed: 't'")
+    stats = table.get("stats")
+    if not isinstance(stats, list) or not stats:
+        raise _fail(source, "reduce.stats", f"expected a non-empty list; allowed: "
+                                            f"{_choices(REDUCTIONS)}")
+    for s in stats:
+        if not isinstance(s, str) or s not in REDUCTIONS:
+            raise _fail(source, "reduce.stats", f"unknown statistic {s!r}; allowed: "
+                                                f"{_choices(REDUCTIONS)}")
+    if len(set(stats)) != len(stats):
+        raise _fail(source, "reduce.stats", f"repeated statistics in {stats!r}")
+    keep = table.get("keep_series", False)
+    if not isinstance(keep, bool):
+        raise _fail(source, "reduce.keep_series", f"expected true or false, got {keep!r}")
+    if not grid.swept:
+        raise _fail(source, "reduce", "needs at least one swept parameter (a list or range "
+                                      "in [params]) besides t")
+    return Reduce(over=over, stats=tuple(stats), keep_series=keep)
+
+
+def _chunks(source: str, table: object, grid: Grid, reduce: Reduce | None) -> tuple[int, ...]:
+    dims, shape = grid.dims, grid.shape
+    given: dict[str, int] = {}
+    if table is not None:
+        if not isinstance(table, dict):
+            raise _fail(source, "chunks", "expected a table [chunks] of dimension = length")
+        for k, v in table.items():
+            if k not in dims:
+                raise _fail(source, f"chunks.{k}", f"not a dimension of this sweep; allowed: "
+                                                   f"{_choices(dims)}")
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise _fail(source, f"chunks.{k}", f"expected an integer >= 1, got {v!r}")
+            given[k] = min(v, shape[dims.index(k)])
+    n_t = shape[-1]
+    whole_t_reason = ("[reduce] reduces along all of t" if reduce is not None else
+                      "protocol 'full' integrates from t = 0" if grid.protocol == "full"
+                      else None)
+    if TIME.name in given and given[TIME.name] < n_t and whole_t_reason:
+        raise _fail(source, f"chunks.{TIME.name}",
+                    f"{whole_t_reason}, so a chunk must span all of t ({n_t})")
+    target = max(MIN_CHUNK_EVALUATIONS,
+                 min(TARGET_CHUNK_EVALUATIONS, (1 << 23) // len(grid.metrics)))
+    if grid.protocol == "full":
+        target //= FULL_PROTOCOL_COST
+    if TIME.name in given:
+        ct = given[TIME.name]
+    elif whole_t_reason or n_t <= target:
+        ct = n_t
+    else:
+        ct = target
+    budget = max(1, target // ct)
+    chunks = [0] * len(dims)
+    chunks[-1] = ct
+    prod = 1
+    for i in range(len(dims) - 2, -1, -1):
+        c = given.get(dims[i])
+        if c is None:
+            c = max(1, min(shape[i], budget // prod))
+        chunks[i] = c
+        prod *= c
+    return tuple(chunks)

@@ -1,0 +1,273 @@
+"""The sweep store: one Zarr v3 directory holding one xarray Dataset, written chunk by chunk.
+
+Layout of ``NAME.zarr``::
+
+    zarr.json              root group: Dataset attrs (spec text, spec hash, model, protocol,
+                           fixed parameters, qbfast version, creation time) and consolidated
+                           metadata, so ``xr.open_zarr(path)`` opens it lazily with its labels
+    <dim>/                 one coordinate array per dimension (swept parameters, then t),
+                           with long_name and units
+    <metric>/              one data variable per metric, dims (*swept, t), chunked as the spec
+    <metric>_<stat>/       [reduce] variables, dims (*swept)
+    _qbfast/               bookkeeping group, invisible to ``xr.open_zarr``:
+      done/                int8, one element (one chunk file) per chunk of the grid; 1 once
+                           the chunk's data are written. Written after the data, never
+                           inferred from them. Attrs of _qbfast: ``complete``.
+      peak/                float64 (*chunk grid, n, 2): per chunk, value and flat grid index
+                           of the maximum of energy and ergotropy (for the run summary)
+
+Invariants: the store is created from a lazy template in a temporary directory and renamed
+into place, so it either exists whole or not at all; every Zarr chunk has exactly one writer
+(sweep chunks are Zarr chunks); Zarr's local store writes each file atomically (temp file +
+rename), so a killed writer leaves old or new bytes, never a mix; ``complete`` is set only
+after every ``done`` element is read back as 1.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+from zarr.codecs import ZstdCodec
+
+from .spec import Spec
+
+#: Codec of the data variables, chosen with ``python -m bench.sweeps --codecs`` (README,
+#: "Codec"): plain Zstandard at level 1 stores these smooth float32 series in about half their
+#: raw size, as small as levels 3-5 and faster; byte-shuffling (Blosc) makes them larger.
+CODEC = ZstdCodec(level=1, checksum=False)
+META = "_qbfast"
+STORE_FORMAT = 1
+#: Metrics whose location of the maximum the run summary reports.
+PEAK_METRICS = ("energy", "ergotropy")
+
+
+class StoreError(ValueError):
+    """A store that cannot be used for this request (one-line message)."""
+
+
+def peak_metrics(spec: Spec) -> tuple[str, ...]:
+    return tuple(m for m in PEAK_METRICS if m in spec.grid.metrics)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def template(spec: Spec) -> xr.Dataset:
+    """The lazy Dataset the store is created from: coords, attrs, and dask placeholders
+    chunked exactly as the sweep's chunks (nothing is computed)."""
+    import dask.array as da
+
+    data_vars = {}
+    for var in spec.variables():
+        ndim = len(var.dims)
+        data_vars[var.name] = xr.Variable(
+            var.dims,
+            da.empty(spec.shape[:ndim], chunks=spec.chunks[:ndim], dtype=spec.variable_dtype(var)),
+            var.attrs)
+    attrs: dict[str, Any] = {"title": spec.description or f"qbfast sweep {spec.name}"}
+    attrs.update(spec.grid.attrs())
+    attrs.update({
+        "storage_dtype": spec.dtype.name,
+        "spec_name": spec.name,
+        "spec": spec.text,
+        "spec_hash": spec.hash,
+        "created": _now(),
+        "qbfast_store_format": STORE_FORMAT,
+    })
+    return xr.Dataset(data_vars, coords=spec.grid.coords(), attrs=attrs)
+
+
+def create(spec: Spec, path: str | Path) -> None:
+    """Create the store at ``path`` (which must not exist): metadata, coordinates, and empty
+    bookkeeping arrays. Atomic: built beside ``path`` and renamed into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
+    ds = template(spec)
+    encoding = {v.name: {"chunks": spec.chunks[:len(v.dims)], "compressors": (CODEC,)}
+                for v in spec.variables()}
+    try:
+        with warnings.catch_warnings():
+            # Consolidated metadata lets a plain xr.open_zarr(path) open the store quietly;
+            # zarr warns that it is not (yet) part of the v3 specification.
+            warnings.filterwarnings("ignore", message="Consolidated metadata",
+                                    category=UserWarning)
+            ds.to_zarr(tmp, mode="w-", compute=False, zarr_format=3, consolidated=True,
+                       encoding=encoding)
+        meta = zarr.create_group(tmp / META, zarr_format=3,
+                                 attributes={"complete": False, "n_chunks": spec.n_chunks})
+        grid = spec.chunk_grid
+        meta.create_array("done", shape=grid, chunks=(1,) * len(grid), dtype="int8",
+                          fill_value=0, compressors=None,
+                          dimension_names=tuple(f"chunk_{d}" for d in spec.dims))
+        peaks = peak_metrics(spec)
+        if peaks:
+            meta.create_array("peak", shape=(*grid, len(peaks), 2),
+                              chunks=(1,) * len(grid) + (len(peaks), 2), dtype="float64",
+                              fill_value=np.nan, compressors=None,
+                              dimension_names=(*(f"chunk_{d}" for d in spec.dims), "metric",
+                                               "value_index"),
+                              attributes={"metrics": list(peaks)})
+        os.rename(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def is_store(path: str | Path) -> bool:
+    return (Path(path) / "zarr.json").is_file()
+
+
+def read_attrs(path: str | Path) -> dict[str, Any]:
+    """Root attrs of a qbfast store; :class:`StoreError` if ``path`` is not one."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"{path}: no such store")
+    if not is_store(path):
+        raise StoreError(f"{path}: not a Zarr store (no zarr.json)")
+    attrs = dict(zarr.open_group(path, mode="r").attrs)
+    if "spec_hash" not in attrs or not (path / META / "zarr.json").is_file():
+        raise StoreError(f"{path}: a Zarr store, but not one written by qbfast run")
+    return attrs
+
+
+def check_spec(path: str | Path, spec: Spec) -> None:
+    """Refuse (without touching it) a store that was made from a different spec."""
+    attrs = read_attrs(path)
+    if attrs["spec_hash"] != spec.hash:
+        raise StoreError(
+            f"{path}: this store was made from a different spec (spec {attrs.get('spec_name')!r}, "
+            f"hash {attrs['spec_hash'][:12]} != {spec.hash[:12]}); it is left untouched: "
+            f"use --overwrite to replace it or --store to choose another path")
+
+
+def _meta(path: Path, mode: str = "r") -> zarr.Group:
+    return zarr.open_group(path / META, mode=mode, zarr_format=3, use_consolidated=False)
+
+
+def done_mask(path: str | Path) -> np.ndarray:
+    """int8 array of the chunk grid's shape: 1 where the chunk is recorded as written."""
+    return np.asarray(_meta(Path(path))["done"][...])
+
+
+def missing_chunks(path: str | Path, spec: Spec) -> list[tuple[int, ...]]:
+    mask = done_mask(path)
+    return [tuple(int(i) for i in idx) for idx in zip(*np.nonzero(mask == 0))]
+
+
+def is_complete(path: str | Path) -> bool:
+    return bool(_meta(Path(path)).attrs.get("complete", False))
+
+
+def write_chunk(path: str | Path, spec: Spec, index: tuple[int, ...],
+                data: dict[str, np.ndarray], peaks: np.ndarray | None = None) -> None:
+    """Write one chunk: every data variable's region (cast to its storage dtype), then its
+    peaks, then its ``done`` marker. Idempotent: the same inputs give the same bytes."""
+    path = Path(path)
+    slices = spec.chunk_slices(index)
+    region = dict(zip(spec.dims, slices))
+    variables = {}
+    for var in spec.variables():
+        values = data[var.name]
+        variables[var.name] = xr.Variable(var.dims, values.astype(spec.variable_dtype(var),
+                                                                  copy=False))
+    ds = xr.Dataset(variables)
+    ds.to_zarr(path, mode="r+", region={d: region[d] for d in ds.dims}, consolidated=False,
+               zarr_format=3)
+    meta = _meta(path, "r+")
+    if peaks is not None and "peak" in meta:
+        meta["peak"][index] = peaks
+    meta["done"][index] = 1
+
+
+def mark_complete(path: str | Path) -> bool:
+    """Set ``complete`` if and only if every chunk is recorded as done; return it."""
+    path = Path(path)
+    if not np.all(done_mask(path) == 1):
+        return False
+    meta = _meta(path, "r+")
+    meta.attrs.update({"complete": True, "completed": _now()})
+    return True
+
+
+def remove(path: str | Path) -> None:
+    """Delete a Zarr store directory (refuses anything that is not one)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not is_store(path):
+        raise StoreError(f"{path}: exists and is not a Zarr store; refusing to delete it")
+    shutil.rmtree(path)
+
+
+def remove_partial_files(path: str | Path) -> int:
+    """Delete leftovers of writes killed mid-file (``*.partial`` temp files); only call this
+    while no task writes to the store. Returns how many were removed."""
+    n = 0
+    for p in Path(path).rglob("*.partial"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def bytes_on_disk(path: str | Path) -> int:
+    """Total size of the store's files (apparent sizes, in bytes)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
+def peaks(path: str | Path, spec: Spec) -> dict[str, tuple[float, dict[str, float]]]:
+    """Maximum of energy / ergotropy over the recorded chunks: metric -> (value, coords)."""
+    meta = _meta(Path(path))
+    if "peak" not in meta:
+        return {}
+    arr = np.asarray(meta["peak"][...])
+    names = list(meta["peak"].attrs["metrics"])
+    coords = [*spec.grid.swept.values(), spec.grid.t]
+    out = {}
+    for j, name in enumerate(names):
+        values = arr[..., j, 0].ravel()
+        index = arr[..., j, 1].ravel()
+        if np.all(np.isnan(values)):
+            continue
+        k = int(np.nanargmax(values))
+        where = np.unravel_index(int(index[k]), spec.shape)
+        out[name] = (float(values[k]),
+                     {d: float(c[i]) for d, c, i in zip(spec.dims, coords, where)})
+    return out
+
+
+def info(path: str | Path) -> dict[str, Any]:
+    """What ``qbfast info`` prints: attrs, sizes, chunks complete/total, bytes on disk."""
+    path = Path(path)
+    attrs = read_attrs(path)
+    ds = xr.open_zarr(path)
+    mask = done_mask(path)
+    first = next(iter(ds.data_vars.values()), None)
+    return {
+        "store": str(path),
+        "attrs": attrs,
+        "sizes": dict(ds.sizes),
+        "variables": list(ds.data_vars),
+        "chunk_shape": tuple(first.encoding.get("chunks", ())) if first is not None else (),
+        "chunks_done": int(mask.sum()),
+        "chunks_total": int(mask.size),
+        "complete": is_complete(path),
+        "bytes": bytes_on_disk(path),
+    }
