@@ -92,7 +92,7 @@ def _extrema(args: argparse.Namespace) -> int:
     res = extrema(ds, args.metric, refine="kernel" if args.refine else "parabolic")
     if args.refine is False:
         res = res.compute()
-    header, rows = _grid_rows(res, list(EXTREMA))
+    header, rows = _grid_rows(res, [f"{args.metric}_{suffix}" for suffix in EXTREMA])
     _table(header, rows, args.csv)
     return 0
 

@@ -76,14 +76,16 @@ def apply_rows(kernel: Callable[..., np.ndarray], arrays: Sequence[xr.DataArray]
     return xr.Dataset({name: stacked.isel(_column=i, drop=True) for i, name in enumerate(columns)})
 
 
-def _label(out: xr.Dataset, da: xr.DataArray, name: str, dim: str) -> None:
-    """long_name and units of each extremum variable, from the metric's and time's attrs."""
+def _label(out: xr.Dataset, da: xr.DataArray, name: str, dim: str) -> xr.Dataset:
+    """Name the columns ``{name}_{suffix}`` and give each long_name and units from the
+    metric's and time's attrs."""
     what = da.attrs.get("long_name", name)
     tattrs = da[dim].attrs if dim in da.coords else {}
-    for var in out.data_vars:
+    for var in list(out.data_vars):
         prefix, is_time = EXTREMA[str(var)]
         units = tattrs.get("units", TIME.units) if is_time else da.attrs.get("units", "")
         out[var].attrs = {"long_name": f"{prefix} {what}", "units": units}
+    return out.rename({var: f"{name}_{var}" for var in out.data_vars})
 
 
 def extrema(obj: xr.Dataset | xr.DataArray, metric: str | None = None, *, dim: str = TIME.name,
@@ -103,8 +105,10 @@ def extrema(obj: xr.Dataset | xr.DataArray, metric: str | None = None, *, dim: s
     Returns
     -------
     Dataset over the grid dims (obj's dims without ``dim``) with the float64 variables
-    max, t_max, min, t_min, first_max, t_first_max, first_min, t_first_min (NaN where a
-    grid point has no such extremum), labelled with long_name and units.
+    ``{metric}_{suffix}`` for the suffixes max, t_max, min, t_min, first_max, t_first_max,
+    first_min, t_first_min (NaN where a grid point has no such extremum; the names of
+    ``qbfast run``'s [reduce] variables), labelled with long_name and units. A DataArray
+    without a name is called "y".
     """
     if refine not in ("parabolic", "kernel"):
         raise ValueError(f"refine: expected 'parabolic' or 'kernel', got {refine!r}")
@@ -120,7 +124,7 @@ def extrema(obj: xr.Dataset | xr.DataArray, metric: str | None = None, *, dim: s
             raise ValueError(f"dim: {dim!r} is not a dimension of {name!r} {da.dims}")
     out = apply_rows(_kernels.extrema_rows, [da], _kernels.EXTREMA_COLUMNS, dim,
                      float(rtol), float(atol))
-    _label(out, da, name, dim)
+    out = _label(out, da, name, dim)
     out.attrs = dict(obj.attrs) if isinstance(obj, xr.Dataset) else {}
     out.attrs.update(metric=name, refine=refine)
     if refine == "kernel":
@@ -205,7 +209,7 @@ def refine_with_kernel(ds: xr.Dataset, metric: str, ext: xr.Dataset, *, dim: str
         kwargs["model"] = ds.attrs["model"]
         f = _sweep_at(kwargs, metric)
         for kind, sign in (("max", 1.0), ("min", -1.0), ("first_max", 1.0), ("first_min", -1.0)):
-            tv = float(out[f"t_{kind}"].values[index])
+            tv = float(out[f"{metric}_t_{kind}"].values[index])
             if not np.isfinite(tv):
                 continue
             j = int(np.searchsorted(t, tv))
@@ -214,7 +218,7 @@ def refine_with_kernel(ds: xr.Dataset, metric: str, ext: xr.Dataset, *, dim: str
             lo, hi = max(t[max(j - 2, 0)], 2 * h), t[min(j + 1, t.size - 1)]
             got = _newton_extremum(f, lo, hi, tv, sign, xtol, h)
             if got is not None:
-                out[f"t_{kind}"].values[index] = got[0]
-                out[kind].values[index] = got[1]
+                out[f"{metric}_t_{kind}"].values[index] = got[0]
+                out[f"{metric}_{kind}"].values[index] = got[1]
     return out
 

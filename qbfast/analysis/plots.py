@@ -154,7 +154,7 @@ def _lines(ax: Axes, ds: xr.Dataset, names: Sequence[str], *, bound: bool = Fals
     if bound:
         ax.axhline(STEERING_BOUND, color="grey", lw=0.8, ls="--", label="steering bound 2")
     if mark_max is not None and mark_max in ds:
-        tm = float(extrema(ds[mark_max]).t_first_max)
+        tm = float(extrema(ds[mark_max])[f"{mark_max}_t_first_max"])
         if np.isfinite(tm):
             ax.axvline(tm, color="k", lw=0.8, ls=":", label=f"first max of {mark_max}")
     ax.set_xlabel(label(t, TIME.name))
