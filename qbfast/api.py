@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numba
 import numpy as np
 import xarray as xr
 
@@ -117,7 +118,7 @@ class Grid:
         table = self.parameter_table()
         bare = self.battery_hamiltonian == "bare"
         if self.model.name == "cavity":
-            cavity_grid(table, self.t, bare, slot, out)
+            cavity_grid(table, self.t, bare, slot, out, numba.get_num_threads())
         elif self.protocol == "drive":
             field_drive_grid(table, self.t, bare, slot, out)
         else:

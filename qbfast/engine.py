@@ -292,6 +292,7 @@ def prepare(spec: Spec, path: Path, overwrite: bool = False) -> list[tuple[int, 
                 return None
             _store.remove_partial_files(path)
     if not path.exists():
+        _store.remove_stale_builds(path)
         _store.create(spec, path)
     return _store.missing_chunks(path, spec)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import shutil
 import uuid
 import warnings
@@ -216,6 +217,18 @@ def remove_partial_files(path: str | Path) -> int:
     for p in Path(path).rglob("*.partial"):
         if p.is_file():
             p.unlink(missing_ok=True)
+            n += 1
+    return n
+
+
+def remove_stale_builds(path: str | Path) -> int:
+    """Delete temporary build directories of ``path`` left by a creation that was killed."""
+    path = Path(path)
+    n = 0
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.partial")
+    for p in path.parent.glob(f".{path.name}.*.partial"):
+        if p.is_dir() and pattern.fullmatch(p.name):
+            shutil.rmtree(p, ignore_errors=True)
             n += 1
     return n
 

@@ -7,8 +7,9 @@ Shapes (P parameter points, T times, M requested metrics):
     bare: 0 -> energies w.r.t. the model's H_b, 1 -> w.r.t. H0 = (Delta/2)(s1z + s2z).
 
 The dynamics always uses the model's own Hamiltonian; ``bare`` only changes the accounting.
-Parallelism: ``numba.prange`` over (point, block of times) so that a single parameter point with
-a long time axis still uses every thread (except field "full", which is sequential in t).
+Parallelism: work items are (point, block of times), so that a single parameter point with a
+long time axis still uses every thread (except field "full", which is sequential in t); they are
+dealt round-robin to ``n_threads`` ``numba.prange`` workers that each allocate their scratch once.
 """
 
 from __future__ import annotations
@@ -54,8 +55,50 @@ def _blocks(n_points, n_t):
     return n_points * ((n_t + T_BLOCK - 1) // T_BLOCK), (n_t + T_BLOCK - 1) // T_BLOCK
 
 
+@kernel
+def _cavity_block(job, n_blocks, n_t, t, t_max, params, bare, slot, out, energies, w_re, w_im,
+                  summary, stored, shared, sn, cs):
+    """One (point, block of times) work item of :func:`cavity_grid`."""
+    p = job // n_blocks
+    start = (job % n_blocks) * T_BLOCK
+    n = min(T_BLOCK, n_t - start)
+    delta = params[p, 5]
+    hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1], params[p, 2])
+    spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
+    threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
+    e = energies[p]
+    wr = w_re[p]
+    wi = w_im[p]
+    # phases relative to E_0 (a global phase): exp(-i (E_m - E_0) t)
+    fast = max(max(abs(e[1] - e[0]), abs(e[2] - e[0])), abs(e[3] - e[0])) * t_max < SIN_COS_MAX_ARG
+    tb = t[start:start + n]
+    for m in range(1, 4):
+        _fill_sin_cos(sn, cs, m, e[m] - e[0], tb, n, fast)
+    for j in range(n):
+        s0 = sn[0, j]
+        s1 = sn[1, j]
+        s2 = sn[2, j]
+        s3 = sn[3, j]
+        k0 = cs[0, j]
+        k1 = cs[1, j]
+        k2 = cs[2, j]
+        k3 = cs[3, j]
+        # c_k = sum_m w_km (cos - i sin)(E_m t)
+        c1r = wr[0, 0] * k0 + wi[0, 0] * s0 + wr[0, 1] * k1 + wi[0, 1] * s1 + wr[0, 2] * k2 + wi[0, 2] * s2 + wr[0, 3] * k3 + wi[0, 3] * s3
+        c1i = wi[0, 0] * k0 - wr[0, 0] * s0 + wi[0, 1] * k1 - wr[0, 1] * s1 + wi[0, 2] * k2 - wr[0, 2] * s2 + wi[0, 3] * k3 - wr[0, 3] * s3
+        c2r = wr[1, 0] * k0 + wi[1, 0] * s0 + wr[1, 1] * k1 + wi[1, 1] * s1 + wr[1, 2] * k2 + wi[1, 2] * s2 + wr[1, 3] * k3 + wi[1, 3] * s3
+        c2i = wi[1, 0] * k0 - wr[1, 0] * s0 + wi[1, 1] * k1 - wr[1, 1] * s1 + wi[1, 2] * k2 - wr[1, 2] * s2 + wi[1, 3] * k3 - wr[1, 3] * s3
+        c3r = wr[2, 0] * k0 + wi[2, 0] * s0 + wr[2, 1] * k1 + wi[2, 1] * s1 + wr[2, 2] * k2 + wi[2, 2] * s2 + wr[2, 3] * k3 + wi[2, 3] * s3
+        c3i = wi[2, 0] * k0 - wr[2, 0] * s0 + wi[2, 1] * k1 - wr[2, 1] * s1 + wi[2, 2] * k2 - wr[2, 2] * s2 + wi[2, 3] * k3 - wr[2, 3] * s3
+        c4r = wr[3, 0] * k0 + wi[3, 0] * s0 + wr[3, 1] * k1 + wi[3, 1] * s1 + wr[3, 2] * k2 + wi[3, 2] * s2 + wr[3, 3] * k3 + wi[3, 3] * s3
+        c4i = wi[3, 0] * k0 - wr[3, 0] * s0 + wi[3, 1] * k1 - wr[3, 1] * s1 + wi[3, 2] * k2 - wr[3, 2] * s2 + wi[3, 3] * k3 - wr[3, 3] * s3
+        xstate_summary(summary, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i)
+    write_block(out, slot, p, start, t, summary, n, True, delta, threshold, hb[3],
+                spectrum, stored, shared)
+
+
 @parallel_kernel
-def cavity_grid(params, t, bare, slot, out):
+def cavity_grid(params, t, bare, slot, out, n_threads):
     """Cavity model: one diagonalization of the sector Hamiltonian (eq. 24) per point, then
     c_k(t) = sum_m V_km V_1m* exp(-i E_m t) at every time (exact)."""
     n_points = params.shape[0]
@@ -79,47 +122,17 @@ def cavity_grid(params, t, bare, slot, out):
 
     n_jobs, n_blocks = _blocks(n_points, n_t)
     t_max = t[n_t - 1]
-    for job in numba.prange(n_jobs):
-        p = job // n_blocks
-        start = (job % n_blocks) * T_BLOCK
-        n = min(T_BLOCK, n_t - start)
+    n_workers = max(1, min(n_threads, n_jobs))
+    for worker in numba.prange(n_workers):
+        # scratch once per thread; jobs dealt round-robin (they all cost the same)
         summary = np.empty((N_SUMMARY, T_BLOCK))
         stored = np.empty(T_BLOCK)
         shared = np.empty(T_BLOCK)
-        sn = np.empty((4, T_BLOCK))
-        cs = np.empty((4, T_BLOCK))
-        delta = params[p, 5]
-        hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1], params[p, 2])
-        spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
-        threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
-        e = energies[p]
-        wr = w_re[p]
-        wi = w_im[p]
-        fast = max(max(abs(e[0]), abs(e[1])), max(abs(e[2]), abs(e[3]))) * t_max < SIN_COS_MAX_ARG
-        tb = t[start:start + n]
-        for m in range(4):
-            _fill_sin_cos(sn, cs, m, e[m], tb, n, fast)
-        for j in range(n):
-            s0 = sn[0, j]
-            s1 = sn[1, j]
-            s2 = sn[2, j]
-            s3 = sn[3, j]
-            k0 = cs[0, j]
-            k1 = cs[1, j]
-            k2 = cs[2, j]
-            k3 = cs[3, j]
-            # c_k = sum_m w_km (cos - i sin)(E_m t)
-            c1r = wr[0, 0] * k0 + wi[0, 0] * s0 + wr[0, 1] * k1 + wi[0, 1] * s1 + wr[0, 2] * k2 + wi[0, 2] * s2 + wr[0, 3] * k3 + wi[0, 3] * s3
-            c1i = wi[0, 0] * k0 - wr[0, 0] * s0 + wi[0, 1] * k1 - wr[0, 1] * s1 + wi[0, 2] * k2 - wr[0, 2] * s2 + wi[0, 3] * k3 - wr[0, 3] * s3
-            c2r = wr[1, 0] * k0 + wi[1, 0] * s0 + wr[1, 1] * k1 + wi[1, 1] * s1 + wr[1, 2] * k2 + wi[1, 2] * s2 + wr[1, 3] * k3 + wi[1, 3] * s3
-            c2i = wi[1, 0] * k0 - wr[1, 0] * s0 + wi[1, 1] * k1 - wr[1, 1] * s1 + wi[1, 2] * k2 - wr[1, 2] * s2 + wi[1, 3] * k3 - wr[1, 3] * s3
-            c3r = wr[2, 0] * k0 + wi[2, 0] * s0 + wr[2, 1] * k1 + wi[2, 1] * s1 + wr[2, 2] * k2 + wi[2, 2] * s2 + wr[2, 3] * k3 + wi[2, 3] * s3
-            c3i = wi[2, 0] * k0 - wr[2, 0] * s0 + wi[2, 1] * k1 - wr[2, 1] * s1 + wi[2, 2] * k2 - wr[2, 2] * s2 + wi[2, 3] * k3 - wr[2, 3] * s3
-            c4r = wr[3, 0] * k0 + wi[3, 0] * s0 + wr[3, 1] * k1 + wi[3, 1] * s1 + wr[3, 2] * k2 + wi[3, 2] * s2 + wr[3, 3] * k3 + wi[3, 3] * s3
-            c4i = wi[3, 0] * k0 - wr[3, 0] * s0 + wi[3, 1] * k1 - wr[3, 1] * s1 + wi[3, 2] * k2 - wr[3, 2] * s2 + wi[3, 3] * k3 - wr[3, 3] * s3
-            xstate_summary(summary, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i)
-        write_block(out, slot, p, start, t, summary, n, True, delta, threshold, hb[3],
-                    spectrum, stored, shared)
+        sn = np.zeros((4, T_BLOCK))  # row 0 stays sin(0) = 0: the global phase is dropped
+        cs = np.ones((4, T_BLOCK))
+        for job in range(worker, n_jobs, n_workers):
+            _cavity_block(job, n_blocks, n_t, t, t_max, params, bare, slot, out, energies,
+                          w_re, w_im, summary, stored, shared, sn, cs)
 
 
 @parallel_kernel
