@@ -127,11 +127,16 @@ def ergotropy(stored, r0, r1, r2, r3, d0, d1, d2, d3):
 
 @kernel
 def efficiency(work, stored, threshold):
-    """work / stored; NaN where stored <= threshold = 1e-12 max(|Delta|, max |eig H_b|).
-
-    Used for ``efficiency`` = ergotropy / energy, and (with work = incoherent ergotropy of one
-    cell, stored = energy / 2) for ``efficiency_incoherent`` (paper eq. 21)."""
+    """Efficiency ergotropy / energy; NaN where energy <= threshold, the threshold being
+    1e-12 max(|Delta|, max |eig H_b|) (physics.md section 4)."""
     return work / stored if stored > threshold else np.nan
+
+
+@kernel
+def efficiency_incoherent(work, stored, threshold):
+    """ergotropy_incoherent_cell / (energy / 2) (paper eq. 21; energy / 2 is one cell's share),
+    with the same NaN rule as :func:`efficiency`: NaN where energy <= threshold."""
+    return work / (0.5 * stored) if stored > threshold else np.nan
 
 
 @kernel
@@ -269,8 +274,8 @@ def write_block(out, slot, p, start, t, summary, n, x_state, delta, threshold, e
     if slot[EFFICIENCY_INCOHERENT] >= 0:
         o = out[slot[EFFICIENCY_INCOHERENT], p]
         for j in range(n):
-            o[start + j] = efficiency(ergotropy_incoherent_cell(delta, s[NZ, j]),
-                                      0.5 * stored[j], threshold)
+            o[start + j] = efficiency_incoherent(ergotropy_incoherent_cell(delta, s[NZ, j]),
+                                                 stored[j], threshold)
     if slot[ENTROPY_CELL] >= 0:
         o = out[slot[ENTROPY_CELL], p]
         for j in range(n):
