@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 __all__ = ["add_commands"]
 
 DIGITS = 10
+DEFAULT_SPECS = "sweeps"
 
 
 def _fmt(v: Any) -> str:
@@ -37,6 +39,9 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
     def run(args: argparse.Namespace) -> int:
         try:
             return fn(args)
+        except BrokenPipeError:  # e.g. piped into head: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except (ValueError, OSError) as e:
             text = str(e).splitlines()[0] if str(e) else type(e).__name__
             print(f"qbfast: error: {text}", file=sys.stderr)
@@ -48,9 +53,10 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
 
 def _open(args: argparse.Namespace) -> Any:
     from .analysis import open_store, select
-    from .analysis._io import parse_selection
+    from .analysis._io import merge_stores, parse_selection
 
-    ds = open_store(args.store)
+    stores = args.store if isinstance(args.store, list) else [args.store]
+    ds = merge_stores([open_store(s) for s in stores])
     return select(ds, parse_selection(getattr(args, "sel", None)))
 
 
@@ -129,7 +135,7 @@ def _claims(args: argparse.Namespace) -> int:
     if args.time_tol is not None:
         kwargs["time_tol"] = args.time_tol
     checks = claims(ds, **kwargs)
-    print(f"store {args.store}")
+    print(f"store{'s' if len(args.store) > 1 else ''} {', '.join(args.store)}")
     print(format_claims(checks, ds))
     return 0
 
@@ -152,12 +158,24 @@ def _plot(args: argparse.Namespace) -> int:
 @_guard
 def _figures(args: argparse.Namespace) -> int:
     """The paper's Figs. 1 to 5 as PNGs."""
-    from .analysis.plots import figures
+    from .analysis.plots import FIGURE_SPECS, figure_datasets, figures, run_figure_specs
 
     if args.n_t < 3:
         raise ValueError(f"--n-t: expected an integer >= 3, got {args.n_t}")
-    paths = figures(args.out, n_t=args.n_t)
-    for p in paths:
+    specs = Path(args.specs if args.specs is not None else DEFAULT_SPECS)
+    have = all((specs / f"{name}.toml").is_file() for name in FIGURE_SPECS)
+    if args.in_process or (not have and args.specs is None):
+        if not args.in_process:
+            print(f"no figure specs in {specs}/; computing the figure data in-process")
+        data = figure_datasets(args.n_t)
+    else:
+        missing = [name for name in FIGURE_SPECS if not (specs / f"{name}.toml").is_file()]
+        if missing:
+            raise ValueError(f"figure spec {str(specs / (missing[0] + '.toml'))!r}: no such file")
+        stores = Path(args.stores) if args.stores else Path(args.out) / "stores"
+        print(f"running the figure specs {specs}/fig*.toml into {stores}/")
+        data = run_figure_specs(specs, stores)
+    for p in figures(args.out, data):
         print(f"wrote {p}")
     return 0
 
@@ -206,8 +224,9 @@ def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "claims", help="test the paper's qualitative claims at every grid point",
         description="For each claim of the paper: at how many grid points it holds, and the "
-                    "worst counterexamples with their coordinates.")
-    p.add_argument("store")
+                    "worst counterexamples with their coordinates. Several stores of one grid "
+                    "(e.g. figure specs that split the metrics) are merged.")
+    p.add_argument("store", nargs="+", help="one or more Zarr stores of the same grid")
     p.add_argument("--time-tol", type=float, metavar="DT",
                    help="extrema closer than DT coincide (default: two grid steps)")
     p.add_argument("--examples", type=int, default=3, metavar="K",
@@ -228,9 +247,16 @@ def add_commands(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "figures", help="write the paper's Figs. 1 to 5 as PNGs",
-        description="Compute the paper's figure data in-process and write fig1.png ... "
-                    "fig5.png (Figs. 3 and 4 in the interacting and the bare accounting).")
+        description="Run the paper's figure specs (sweeps/fig*.toml, and bare-accounting "
+                    "variants of Figs. 3 and 4) into Zarr stores and write fig1.png ... "
+                    "fig5.png from them (Figs. 3 and 4 in the interacting and the bare "
+                    "accounting); without the specs, compute the same data in-process.")
     p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--specs", metavar="DIR",
+                   help=f"directory of the figure specs (default: {DEFAULT_SPECS}, if present)")
+    p.add_argument("--stores", metavar="DIR", help="where the stores go (default: OUT/stores)")
+    p.add_argument("--in-process", action="store_true",
+                   help="compute the figure data with qbfast.sweep, without specs or stores")
     p.add_argument("--n-t", type=int, default=1001, metavar="N",
-                   help="time samples per curve (default 1001)")
+                   help="--in-process: time samples per curve (default 1001)")
     p.set_defaults(func=_figures)

@@ -16,8 +16,8 @@ import xarray as xr
 
 from ..params import METRICS, MODELS, TIME
 
-__all__ = ["open_store", "check_metric", "parse_selection", "select", "point_parameters",
-           "swept_dims"]
+__all__ = ["open_store", "merge_stores", "check_metric", "parse_selection", "select",
+           "point_parameters", "swept_dims"]
 
 
 def open_store(store: str | os.PathLike[str]) -> xr.Dataset:
@@ -38,6 +38,26 @@ def open_store(store: str | os.PathLike[str]) -> xr.Dataset:
         except Exception as exc:  # zarr raises several types for "not a store"
             errors.append(f"{type(exc).__name__}: {exc}")
     raise ValueError(f"store {path!r}: not a readable Zarr store ({errors[-1].splitlines()[0]})")
+
+
+def merge_stores(datasets: list[xr.Dataset]) -> xr.Dataset:
+    """One Dataset from several stores of the same grid (e.g. figure specs that split the
+    metrics): coordinates must be equal, and so must model, protocol, battery Hamiltonian and
+    fixed parameters; other attrs (spec text, creation time) are kept where they agree."""
+    if len(datasets) == 1:
+        return datasets[0]
+    first = datasets[0]
+    keys = ["model", "protocol", "battery_hamiltonian", *sorted(_parameter_attrs(first))]
+    for ds in datasets[1:]:
+        for key in keys:
+            if ds.attrs.get(key) != first.attrs.get(key):
+                raise ValueError(f"stores differ in {key}: {first.attrs.get(key)!r} and "
+                                 f"{ds.attrs.get(key)!r}; only stores of one grid merge")
+    try:
+        return xr.merge(datasets, join="exact", compat="override",
+                        combine_attrs="drop_conflicts")
+    except ValueError as e:
+        raise ValueError(f"stores do not share one grid: {str(e).splitlines()[0]}") from None
 
 
 def metric_names(ds: xr.Dataset, dim: str = TIME.name) -> list[str]:
@@ -102,7 +122,8 @@ def select(ds: xr.Dataset, selection: Mapping[str, float]) -> xr.Dataset:
         elif name in ds.coords and ds[name].ndim == 0 or name in _parameter_attrs(ds):
             fixed = float(ds[name].values) if name in ds.coords else ds.attrs[name]
             if abs(fixed - value) > 1e-9 * max(1.0, abs(value)):
-                raise ValueError(f"selection {name}={value:g}: {name} is fixed at {fixed} in this store")
+                raise ValueError(f"selection {name}={value:g}: {name} is fixed at {fixed} in "
+                                 f"this store")
         else:
             dims = ", ".join(str(d) for d in ds.dims)
             raise ValueError(f"selection {name}={value:g}: {name!r} is not a dimension; "

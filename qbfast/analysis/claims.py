@@ -31,8 +31,8 @@ import numpy as np
 import xarray as xr
 
 from ..params import TIME
-from ._io import swept_dims
 from .correlation import coincidence
+from .extrema import ATOL, RTOL
 from .steering import STEERING_BOUND, STEERING_TOL
 
 __all__ = ["Check", "claims", "format_claims", "CLAIMS"]
@@ -70,6 +70,8 @@ class Check:
     detail_name: str = ""
     skipped: str = ""
     counterexamples: list[dict[str, float]] = field(default_factory=list)
+    trivial: Any = None
+    trivial_reason: str = ""
 
     @property
     def n_applicable(self) -> int:
@@ -78,6 +80,13 @@ class Check:
     @property
     def n_holds(self) -> int:
         return 0 if self.skipped else int(np.count_nonzero(self.applies & self.holds))
+
+    @property
+    def n_trivial(self) -> int:
+        """Applicable grid points where the check holds trivially (``trivial_reason``)."""
+        if self.skipped or self.trivial is None:
+            return 0
+        return int(np.count_nonzero(self.applies & self.trivial))
 
     @property
     def fraction(self) -> float:
@@ -114,6 +123,10 @@ def _coincide(ds: xr.Dataset, claim: int, a: str, kind_a: str, b: str, kind_b: s
     check.detail = c["dt_worst"]
     check.holds = c["dt_worst"] <= time_tol
     check.detail_name = "|dt|"
+    y = ds[b]
+    spread = y.max(dim) - y.min(dim)
+    check.trivial = spread <= ATOL + RTOL * np.abs(y).max(dim)
+    check.trivial_reason = f"{b} is constant along {dim}"
     return check
 
 
@@ -203,19 +216,22 @@ def claims(ds: xr.Dataset, *, time_tol: float | None = None,
     checks = _checks(ds, float(time_tol), steering_tol, charge_tol, purity_tol,
                      efficiency_tol, energy_floor, dim)
     live = [c for c in checks if not c.skipped]
-    lazy = [(c.applies, c.holds, c.detail) for c in live]
+    none = xr.DataArray(False)
+    lazy = [(c.applies, c.holds, c.detail, none if c.trivial is None else c.trivial)
+            for c in live]
     computed = dask.compute(*lazy)
-    grid = [d for d in swept_dims(ds, dim)]
-    for check, (applies, holds, detail) in zip(live, computed):
-        applies, holds, detail = (xr.broadcast(applies, holds, detail))
+    for check, arrays in zip(live, computed):
+        applies, holds, detail, trivial = xr.broadcast(*arrays)
         check.applies = np.asarray(applies.values, dtype=bool)
         check.holds = np.asarray(holds.values, dtype=bool)
         check.detail = np.asarray(detail.values, dtype=np.float64)
-        check.counterexamples = _worst(check, detail, grid, examples)
+        check.trivial = np.asarray(trivial.values, dtype=bool)
+        check.counterexamples = _worst(check, detail, examples)
     return checks
 
 
-def _worst(check: Check, detail: xr.DataArray, grid: list[str], k: int) -> list[dict[str, float]]:
+def _worst(check: Check, detail: xr.DataArray, k: int) -> list[dict[str, float]]:
+    """The k applicable grid points where the check fails worst, with their coordinates."""
     bad = check.applies & ~check.holds
     if not bad.any() or k <= 0:
         return []
@@ -237,9 +253,10 @@ def format_claims(checks: list[Check], ds: xr.Dataset | None = None) -> str:
         grid = [d for d in ds.dims if d != TIME.name]
         points = int(np.prod([ds.sizes[d] for d in grid])) if grid else 1
         dims = ", ".join(f"{d}[{ds.sizes[d]}]" for d in grid) or "a single point"
-        lines.append(f"model {ds.attrs.get('model', '?')}, protocol {ds.attrs.get('protocol', '?')}, "
-                     f"battery_hamiltonian {ds.attrs.get('battery_hamiltonian', '?')}; "
-                     f"{points} grid points over {dims}; t[{ds.sizes.get(TIME.name, 0)}]")
+        a = {k: ds.attrs.get(k, "?") for k in ("model", "protocol", "battery_hamiltonian")}
+        lines.append(f"model {a['model']}, protocol {a['protocol']}, battery_hamiltonian "
+                     f"{a['battery_hamiltonian']}; {points} grid points over {dims}; "
+                     f"t[{ds.sizes.get(TIME.name, 0)}]")
     for number, text in CLAIMS.items():
         lines.append(f"[{number}] {text}")
         for c in (c for c in checks if c.claim == number):
@@ -250,8 +267,10 @@ def format_claims(checks: list[Check], ds: xr.Dataset | None = None) -> str:
             if n == 0:
                 lines.append(f"    {c.label}: applies at no grid point ({c.criterion})")
                 continue
+            trivial = (f"; trivially at {c.n_trivial}: {c.trivial_reason}"
+                       if c.n_trivial else "")
             lines.append(f"    {c.label}: holds at {c.n_holds}/{n} grid points "
-                         f"({100.0 * c.fraction:.1f}%)  [{c.criterion}]")
+                         f"({100.0 * c.fraction:.1f}%{trivial})  [{c.criterion}]")
             for row in c.counterexamples:
                 text_row = ", ".join(f"{k}={_fmt(v)}" for k, v in row.items())
                 lines.append(f"        fails at {text_row}")

@@ -28,6 +28,8 @@ __all__ = ["extrema", "refine_with_kernel", "apply_rows", "EXTREMA", "RTOL", "AT
 # Two samples closer than ATOL + RTOL * max|y| are "equal" when looking for local extrema.
 RTOL = 1e-9
 ATOL = 1e-12
+#: refine="kernel" costs ~50 ms per grid point; more points than this are refused.
+MAX_REFINE_POINTS = 1000
 
 # name -> (long_name prefix, is a time)
 EXTREMA: dict[str, tuple[str, bool]] = {
@@ -56,7 +58,7 @@ def apply_rows(kernel: Callable[..., np.ndarray], arrays: Sequence[xr.DataArray]
     Returns one variable per column with the arrays' other dims; lazy when they are dask-backed.
     """
     arrays = [_whole_time(a.astype(np.float64, copy=False), dim) for a in arrays]
-    t = np.asarray(arrays[0][dim].values, dtype=np.float64)
+    t = np.array(arrays[0][dim].values, dtype=np.float64)  # a writeable copy: one numba signature
     k = len(columns)
 
     def block(*ys: np.ndarray) -> np.ndarray:
@@ -90,7 +92,7 @@ def _label(out: xr.Dataset, da: xr.DataArray, name: str, dim: str) -> xr.Dataset
 
 def extrema(obj: xr.Dataset | xr.DataArray, metric: str | None = None, *, dim: str = TIME.name,
             refine: str = "parabolic", rtol: float = RTOL, atol: float = ATOL,
-            xtol: float = 1e-12) -> xr.Dataset:
+            xtol: float = 1e-12, max_points: int = MAX_REFINE_POINTS) -> xr.Dataset:
     """Extrema of one metric along ``dim`` for every grid point.
 
     Parameters
@@ -99,7 +101,8 @@ def extrema(obj: xr.Dataset | xr.DataArray, metric: str | None = None, *, dim: s
         Dask-backed input gives a lazy result computed chunk by chunk.
     refine : "parabolic" (default: vertex of the parabola through each sampled extremum and its
         neighbours) or "kernel" (then Newton on the model itself: see ``refine_with_kernel``;
-        needs a Dataset carrying qbfast's attrs, computes eagerly, meant for small selections).
+        needs a Dataset carrying qbfast's attrs, computes eagerly; at most ``max_points`` grid
+        points).
     rtol, atol : samples within ``atol + rtol * max|y|`` are equal (flat) for local extrema.
 
     Returns
@@ -130,7 +133,9 @@ def extrema(obj: xr.Dataset | xr.DataArray, metric: str | None = None, *, dim: s
     if refine == "kernel":
         if not isinstance(obj, xr.Dataset):
             raise ValueError("refine='kernel' needs the Dataset (its attrs name the model)")
-        out = refine_with_kernel(obj, name, out.compute(), dim=dim, xtol=xtol)
+        _check_refine_size(obj, name, dim, max_points)  # before computing anything
+        out = refine_with_kernel(obj, name, out.compute(), dim=dim, xtol=xtol,
+                                 max_points=max_points)
     return out
 
 
@@ -181,8 +186,15 @@ def _newton_extremum(f: Callable[[np.ndarray], np.ndarray], lo: float, hi: float
     return x, float(f(np.array([x]))[0])
 
 
+def _check_refine_size(ds: xr.Dataset, metric: str, dim: str, max_points: int) -> None:
+    points = int(np.prod([ds.sizes[d] for d in swept_dims(ds[metric], dim)]))
+    if points > max_points:
+        raise ValueError(f"refine='kernel' re-evaluates the model at each grid point: select at "
+                         f"most {max_points} points first (this has {points})")
+
+
 def refine_with_kernel(ds: xr.Dataset, metric: str, ext: xr.Dataset, *, dim: str = TIME.name,
-                       xtol: float = 1e-12) -> xr.Dataset:
+                       xtol: float = 1e-12, max_points: int = MAX_REFINE_POINTS) -> xr.Dataset:
     """Refine the interior extrema in ``ext`` (output of ``extrema``) on the model itself.
 
     For every grid point, the parameters are rebuilt from ``ds.attrs`` and its coordinates,
@@ -191,10 +203,12 @@ def refine_with_kernel(ds: xr.Dataset, metric: str, ext: xr.Dataset, *, dim: str
     few ms per extremum). Extrema at the ends of the time range, on flat tops, or whose
     bracket does not hold a sign change of dE/dt, keep their parabolic values.
     Exact to ~1e-10 in t for the cavity and field "drive"; for field "full" the accuracy is
-    that of its Magnus propagator.
+    that of its Magnus propagator. More than ``max_points`` grid points is refused (select a
+    few first).
     """
     if metric not in METRICS:
         raise ValueError(f"refine='kernel': {metric!r} is not a qbfast metric")
+    _check_refine_size(ds, metric, dim, max_points)
     t = np.asarray(ds[dim].values, dtype=np.float64)
     if t.size < 3:
         return ext

@@ -6,8 +6,9 @@ Agg canvas, so this works headless and leaves an interactive session's backend a
 
 - ``plot_metric(ds, y, x="t", selection=...)``: one metric against t or a parameter; lines
   for one remaining dimension of at most ``MAX_LINES`` values, a colour map for more.
-- ``figure_datasets()`` and ``figures(out_dir)``: the paper's Figs. 1 to 5 (both battery
-  Hamiltonian accountings where they differ).
+- ``run_figure_specs(spec_dir, store_dir)`` (the specs ``sweeps/fig*.toml`` through
+  ``qbfast run``'s engine) or ``figure_datasets()`` (in-process), then ``figures(out_dir,
+  data)``: the paper's Figs. 1 to 5, both battery Hamiltonian accountings where they differ.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ._io import check_metric, select
 from .extrema import extrema
 from .steering import STEERING_BOUND
 
-__all__ = ["plot_metric", "figure_datasets", "figures", "label", "new_figure", "MAX_LINES"]
+__all__ = ["plot_metric", "figure_datasets", "run_figure_specs", "figures", "label", "new_figure",
+           "MAX_LINES"]
 
 MAX_LINES = 12
 
@@ -85,7 +87,8 @@ def plot_metric(ds: xr.Dataset, y: str, *, x: str = TIME.name,
     sub = select(ds, selection or {})
     da = sub[y]
     if x not in da.dims:
-        raise ValueError(f"--x {x}: not a dimension of {y} here; dims: {', '.join(map(str, da.dims)) or 'none'}")
+        dims = ", ".join(map(str, da.dims)) or "none"
+        raise ValueError(f"--x {x}: not a dimension of {y} here; dims: {dims}")
     rest = [d for d in da.dims if d != x]
     if len(rest) > 1:
         raise ValueError(f"{y} still has dims {', '.join(map(str, rest))} besides {x}; "
@@ -122,46 +125,96 @@ def plot_metric(ds: xr.Dataset, y: str, *, x: str = TIME.name,
 
 FIELD_DRIVES = (("harmonic", 2.0, 0.0), ("static", 0.0, 2.0), ("mixed", 1.0, 2.0))
 CAVITY_J2 = (1.0, 0.0)
+#: The figure datasets: the specs in sweeps/ (``fig1.toml`` ...) and their bare-accounting
+#: variants, which ``figures`` needs; the field figures use g = 0, where both battery
+#: Hamiltonians coincide, and purity does not depend on the accounting.
+FIGURE_SPECS = ("fig1", "fig2", "fig3", "fig4", "fig5a_field", "fig5b_cavity")
+BARE_VARIANTS = ("fig3", "fig4")
 
 
 def figure_datasets(n_t: int = 1001) -> dict[str, xr.Dataset]:
-    """The data of Figs. 1 to 5, computed in-process with ``qbfast.sweep``.
+    """The data of Figs. 1 to 5 computed in-process with ``qbfast.sweep`` (no specs, no store).
 
-    ``field``: A in {0, 1, 2} x B in {0, 2}, Delta = omega = 1, t in [0, 10] (the paper's
-    three drives are (2, 0), (0, 2), (1, 2); it does not state omega). ``cavity`` and
-    ``cavity_bare``: n = 7, omega_g = J1 = Delta = omega_a = 1, J2 in {0, 1}, t in [0, 5], in
-    the interacting and the bare battery Hamiltonian accounting.
+    Same keys and parameters as the specs ``sweeps/fig*.toml``: field A in {0, 1, 2} x B in
+    {0, 2} (the paper's drives are (2, 0), (0, 2), (1, 2)), Delta = omega = 1, t in [0, 10];
+    cavity n = 7, omega_g = J1 = Delta = omega_a = 1, J2 in {1, 0}, t in [0, 10]; the keys
+    ``fig3_bare`` and ``fig4_bare`` use the bare battery Hamiltonian.
     """
     from ..api import sweep
 
-    field = sweep("field", np.linspace(0.0, 10.0, n_t), A=[0.0, 1.0, 2.0], B=[0.0, 2.0],
-                  omega=1.0, Delta=1.0, g=0.0)
-    common = dict(n=7, J1=1.0, omega_g=1.0, omega_a=1.0, Delta=1.0)
-    t = np.linspace(0.0, 5.0, n_t)
-    cavity = sweep("cavity", t, J2=[0.0, 1.0], **common)
-    bare = sweep("cavity", t, J2=[0.0, 1.0], battery_hamiltonian="bare", **common)
-    return {"field": field, "cavity": cavity, "cavity_bare": bare}
+    t = np.linspace(0.0, 10.0, n_t)
+    field = sweep("field", t, A=[0.0, 1.0, 2.0], B=[0.0, 2.0], omega=1.0, Delta=1.0, g=0.0)
+    common = dict(J2=list(CAVITY_J2), n=7, J1=1.0, omega_g=1.0, omega_a=1.0, Delta=1.0)
+    cavity = sweep("cavity", t, **common)
+    bare = sweep("cavity", t, battery_hamiltonian="bare", **common)
+    data = {name: field for name in ("fig1", "fig2", "fig5a_field")}
+    data.update({name: cavity for name in ("fig3", "fig4", "fig5b_cavity")})
+    data.update({f"{name}_bare": bare for name in BARE_VARIANTS})
+    return data
+
+
+def run_figure_specs(spec_dir: str | os.PathLike[str], store_dir: str | os.PathLike[str],
+                     client: Any = None) -> dict[str, xr.Dataset]:
+    """Run the figure specs ``spec_dir/fig*.toml`` (and bare variants of Figs. 3, 4) with
+    ``qbfast run``'s engine into Zarr stores under ``store_dir`` and open them lazily.
+
+    A store that is already complete is reused. ``client``: a ``distributed.Client``; by
+    default one local cluster serves all specs. Raises ``ValueError`` if a spec is missing.
+    """
+    from ..engine import execute
+    from ..spec import load_spec, parse_spec
+    from ._io import open_store
+
+    spec_dir, store_dir = Path(spec_dir), Path(store_dir)
+    specs = {}
+    for name in FIGURE_SPECS:
+        path = spec_dir / f"{name}.toml"
+        if not path.is_file():
+            raise ValueError(f"figure spec {str(path)!r}: no such file")
+        specs[name] = load_spec(path)
+        if name in BARE_VARIANTS:
+            text = 'battery_hamiltonian = "bare"\n' + path.read_text(encoding="utf-8")
+            specs[f"{name}_bare"] = parse_spec(text, name=f"{name}_bare", source=str(path))
+    store_dir.mkdir(parents=True, exist_ok=True)
+    own = None
+    if client is None:
+        import distributed
+
+        own = distributed.Client(distributed.LocalCluster(
+            n_workers=min(2, os.cpu_count() or 1), threads_per_worker=1,
+            dashboard_address=":0"))
+        client = own
+    try:
+        for name, spec in specs.items():
+            execute(spec, store_dir / f"{name}.zarr", client)
+    finally:
+        if own is not None:
+            cluster = own.cluster
+            own.close()
+            cluster.close()
+    return {name: open_store(store_dir / f"{name}.zarr") for name in specs}
 
 
 def _lines(ax: Axes, ds: xr.Dataset, names: Sequence[str], *, bound: bool = False,
            mark_max: str | None = None) -> None:
-    """Several metrics of one grid point against t, labelled; optional steering bound and
-    a dotted line at the first local maximum of ``mark_max``."""
+    """The metrics ``names`` (those present) of one grid point against t, labelled; optional
+    steering bound, and a dotted line at the first local maximum of ``mark_max``."""
+    names = [n for n in names if n in ds.data_vars]
     t = ds[TIME.name]
     units = {ds[n].attrs.get("units", "") for n in names}
     for name in names:
         ax.plot(t.values, ds[name].values, label=ds[name].attrs.get("long_name", name))
     if bound:
         ax.axhline(STEERING_BOUND, color="grey", lw=0.8, ls="--", label="steering bound 2")
-    if mark_max is not None and mark_max in ds:
+    if mark_max is not None and mark_max in ds.data_vars:
         tm = float(extrema(ds[mark_max])[f"{mark_max}_t_first_max"])
         if np.isfinite(tm):
             ax.axvline(tm, color="k", lw=0.8, ls=":", label=f"first max of {mark_max}")
     ax.set_xlabel(label(t, TIME.name))
     if len(names) == 1:
         ax.set_ylabel(label(ds[names[0]]))
-    else:
-        (u,) = units if len(units) == 1 else ("",)
+    elif len(units) == 1:
+        (u,) = units
         ax.set_ylabel(f"[{u}]" if u and u != "1" else "")
     ax.legend(fontsize="x-small")
     ax.set_title(_title(ds, ds.attrs), fontsize="small")
@@ -173,23 +226,25 @@ def _save(fig: Figure, path: Path, title: str) -> Path:
     return path
 
 
+def _drives(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
+    return [(name, ds.sel(A=a, B=b).load()) for name, a, b in FIELD_DRIVES]
+
+
 def figures(out_dir: str | os.PathLike[str], data: Mapping[str, xr.Dataset] | None = None,
             n_t: int = 1001) -> list[Path]:
     """Write PNGs of the paper's Figs. 1 to 5 into ``out_dir``; returns the paths.
 
-    ``data`` as from ``figure_datasets`` (computed when None); the field figures use g = 0,
-    where both battery Hamiltonians coincide, so only the cavity Figs. 3 and 4 come in two
+    ``data``: {figure name: Dataset} as from ``run_figure_specs`` or ``figure_datasets``
+    (computed in-process when None). Figs. 3 and 4 come in both battery Hamiltonian
     accountings (``fig3_interacting.png``, ``fig3_bare.png``, ...).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = dict(data) if data is not None else figure_datasets(n_t)
-    field = data["field"]
-    drives = [(name, field.sel(A=a, B=b)) for name, a, b in FIELD_DRIVES]
     paths = []
 
     fig, axes = new_figure(3, 2, width=5.0, height=3.2)
-    for row, (name, ds) in enumerate(drives):
+    for row, (name, ds) in enumerate(_drives(data["fig1"])):
         _lines(axes[row, 0], ds, ["entropy_cell", "steering_ab", "steering_ba"], bound=True,
                mark_max="energy")
         _lines(axes[row, 1], ds, ["energy"], mark_max="energy")
@@ -197,46 +252,43 @@ def figures(out_dir: str | os.PathLike[str], data: Mapping[str, xr.Dataset] | No
                                              "and stored energy (harmonic, static, mixed drive)"))
 
     fig, axes = new_figure(1, 3, width=4.5, height=3.5)
-    for col, (name, ds) in enumerate(drives):
-        _lines(axes[0, col], ds, ["ergotropy", "efficiency"], mark_max="energy")
+    for col, (name, ds) in enumerate(_drives(data["fig2"])):
+        _lines(axes[0, col], ds, ["ergotropy", "efficiency"], mark_max="ergotropy")
     paths.append(_save(fig, out / "fig2.png", "Fig. 2: field battery, ergotropy and efficiency"))
 
-    for key, tag in (("cavity", "interacting"), ("cavity_bare", "bare")):
-        cav = data[key]
+    for tag, suffix in (("interacting", ""), ("bare", "_bare")):
+        cav = data[f"fig3{suffix}"]
         fig, axes = new_figure(2, 2, width=5.0, height=3.4)
         for row, j2 in enumerate(CAVITY_J2):
-            ds = cav.sel(J2=j2)
+            ds = cav.sel(J2=j2).load()
             _lines(axes[row, 0], ds, ["entropy_battery", "steering_ab", "steering_ba"],
                    bound=True, mark_max="energy")
             _lines(axes[row, 1], ds, ["energy"], mark_max="energy")
         paths.append(_save(fig, out / f"fig3_{tag}.png",
                            f"Fig. 3: cavity battery, entanglement, steering and energy "
                            f"({tag} H_b)"))
+        cav = data[f"fig4{suffix}"]
         fig, axes = new_figure(1, 2, width=5.0, height=3.5)
         for col, j2 in enumerate(CAVITY_J2):
-            _lines(axes[0, col], cav.sel(J2=j2), ["ergotropy", "efficiency"], mark_max="energy")
+            _lines(axes[0, col], cav.sel(J2=j2).load(), ["ergotropy", "efficiency"],
+                   mark_max="ergotropy")
         paths.append(_save(fig, out / f"fig4_{tag}.png",
                            f"Fig. 4: cavity battery, ergotropy and efficiency ({tag} H_b)"))
 
     fig, axes = new_figure(1, 2, width=5.5, height=3.8)
-    ax = axes[0, 0]
-    for name, ds in drives:
-        ax.plot(ds[TIME.name].values, ds["purity_battery"].values, label=f"{name}: battery")
-        ax.plot(ds[TIME.name].values, ds["purity_cell"].values, ls="--", label=f"{name}: cell")
-    ax.set_xlabel(label(field[TIME.name]))
-    ax.set_ylabel("purity Tr rho^2")
-    ax.set_title("(a) field battery", fontsize="small")
-    ax.legend(fontsize="x-small")
-    ax = axes[0, 1]
-    cav = data["cavity"]
-    for j2 in CAVITY_J2:
-        ds = cav.sel(J2=j2)
-        ax.plot(ds[TIME.name].values, ds["purity_battery"].values, label=f"J2 = {j2:g}: battery")
-        ax.plot(ds[TIME.name].values, ds["purity_cell"].values, ls="--",
-                label=f"J2 = {j2:g}: cell")
-    ax.set_xlabel(label(cav[TIME.name]))
-    ax.set_ylabel("purity Tr rho^2")
-    ax.set_title("(b) cavity battery, n = 7", fontsize="small")
-    ax.legend(fontsize="x-small")
+    panels = [("(a) field battery", [(name, ds) for name, ds in _drives(data["fig5a_field"])]),
+              ("(b) cavity battery, n = 7",
+               [(f"J2 = {j2:g}", data["fig5b_cavity"].sel(J2=j2).load()) for j2 in CAVITY_J2])]
+    for ax, (title, curves) in zip(axes[0], panels):
+        for name, ds in curves:
+            for var, style, what in (("purity_battery", "-", "battery"),
+                                     ("purity_cell", "--", "cell")):
+                if var in ds.data_vars:
+                    ax.plot(ds[TIME.name].values, ds[var].values, ls=style,
+                            label=f"{name}: {what}")
+        ax.set_xlabel(label(curves[0][1][TIME.name]))
+        ax.set_ylabel("purity Tr rho^2")
+        ax.set_title(title, fontsize="small")
+        ax.legend(fontsize="x-small")
     paths.append(_save(fig, out / "fig5.png", "Fig. 5: purity of the battery and of one cell"))
     return paths

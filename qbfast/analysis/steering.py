@@ -59,9 +59,9 @@ def steerable_by_parameter(ds: xr.Dataset, *, tol: float = STEERING_TOL,
         rest = [d for d in region["ab"].dims if d != p]
         out = xr.Dataset()
         for key in ("ab", "ba", "either"):
+            what = region[key].attrs["long_name"]
             out[f"fraction_{key}"] = region[key].mean(rest).assign_attrs(
-                long_name=f"fraction of the other dims and {dim} where {region[key].attrs['long_name']}",
-                units="1")
+                long_name=f"fraction of the other dims and {dim} where {what}", units="1")
         for key in ("ab", "ba"):
             out[f"min_{key}"] = region[f"min_{key}"].min([d for d in rest if d != dim]) \
                 .assign_attrs(region[f"min_{key}"].attrs)
