@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from .params import METRICS, MODELS  # noqa: E402
 from .api import sweep  # noqa: E402
+from . import analysis  # noqa: E402,F401  (registers the xarray accessor ds.qb)
 
 __all__ = ["sweep", "run", "METRICS", "MODELS", "__version__"]
 

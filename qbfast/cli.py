@@ -153,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_info)
     demo = sub.add_parser("demo", help="run an in-process demo sweep and print a summary")
     demo.set_defaults(func=_demo)
+    from .cli_analysis import add_commands  # extrema, corr, claims, plot, figures
+    add_commands(sub)
     return parser
 
 

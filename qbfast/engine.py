@@ -10,10 +10,12 @@ Dask threads x Numba threads does not exceed the cores of a host.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -112,12 +114,16 @@ def set_numba_threads(n: int) -> int:
     return n
 
 
-def chunk_task(index: tuple[int, ...], path: str, spec: Spec, numba_threads: dict[str, int]
-               ) -> tuple[tuple[int, ...], int, float]:
+def chunk_task(index: tuple[int, ...], path: str, spec: Spec, numba_threads: dict[str, int],
+               kernels: str | None = None) -> tuple[tuple[int, ...], int, float]:
     """A Dask task: compute one chunk and write it (data, peaks, then ``done``) into the store.
-    ``numba_threads``: host -> Numba threads per Dask thread. Returns (index, evaluations,
-    seconds)."""
+    ``numba_threads``: host -> Numba threads per Dask thread; ``kernels``: the kernel digest
+    the store was made with (a worker with other kernel code refuses). Returns (index,
+    evaluations, seconds)."""
     start = time.perf_counter()
+    if kernels is not None and kernels != _store.kernels_digest():
+        raise RuntimeError(f"this worker's qbfast kernels ({_store.kernels_digest()[:12]}) differ "
+                           f"from the store's ({kernels[:12]}); install the same qbfast")
     set_numba_threads(task_numba_threads(numba_threads))
     data, peaks = compute_chunk(spec, index)
     delay = os.environ.get(DEBUG_DELAY_ENV)
@@ -300,28 +306,36 @@ def prepare(spec: Spec, path: Path, overwrite: bool = False) -> list[tuple[int, 
 def execute(spec: Spec | str | Path, store: str | Path | None = None, client: Any = None, *,
             scheduler: str | None = None, n_workers: int | None = None,
             threads_per_worker: int | None = None, overwrite: bool = False,
-            progress: IO[str] | None = None) -> RunReport:
+            progress: IO[str] | None = None, connect_timeout: str = "20s") -> RunReport:
     """Run (or resume) a sweep into ``store`` and report what was done.
 
     ``client``: a ``distributed.Client`` to use; else ``scheduler`` (an address such as
     ``tcp://host:8786``) to connect to; else a ``LocalCluster`` of ``n_workers`` processes
     (default: one per core) with ``threads_per_worker`` threads (default 1), closed at the end.
+    Order: the spec and an existing store are checked first (read-only), then the cluster is
+    reached, and only then is the store created or cleaned; a complete store starts nothing.
     """
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
     path = Path(store) if store is not None else default_store(spec)
     start = time.perf_counter()
-    missing = prepare(spec, path, overwrite)
     report = RunReport(store=path, spec=spec, status="created", chunks_total=spec.n_chunks)
-    if missing is None:
-        report.status = "complete"
-    elif missing:
-        if len(missing) < spec.n_chunks:
-            report.status = "resumed"
-        _distribute(spec, path, missing, report, client, scheduler, n_workers,
-                    threads_per_worker, progress)
-    if missing is not None:
-        if not _store.mark_complete(path):  # pragma: no cover - guarded by the loop above
+    existing = (path.exists() or path.is_symlink()) and not overwrite
+    if existing:
+        report.status = "resumed"
+        _store.check_spec(path, spec)
+        if _store.is_complete(path):
+            report.status = "complete"
+    if report.status != "complete":
+        if existing and not _store.missing_chunks(path, spec):
+            missing: list[tuple[int, ...]] | None = []  # all written; only the flag is unset
+        else:
+            with _connect(client, scheduler, n_workers, threads_per_worker,
+                          connect_timeout) as c:
+                missing = prepare(spec, path, overwrite)
+                if missing:
+                    _distribute(spec, path, missing, report, c, progress)
+        if missing is not None and not _store.mark_complete(path):  # pragma: no cover
             raise RunError(f"{path}: chunks are still missing after the run; run it again")
     report.wall_s = time.perf_counter() - start
     report.bytes_on_disk = _store.bytes_on_disk(path)
@@ -329,58 +343,69 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
     return report
 
 
-def _distribute(spec: Spec, path: Path, missing: list[tuple[int, ...]], report: RunReport,
-                client: Any, scheduler: str | None, n_workers: int | None,
-                threads_per_worker: int | None, stream: IO[str] | None) -> None:
-    from distributed import Client, LocalCluster, as_completed
+@contextlib.contextmanager
+def _connect(client: Any, scheduler: str | None, n_workers: int | None,
+             threads_per_worker: int | None, timeout: str = "20s") -> Iterator[Any]:
+    """The client to use: the given one, one connected to ``scheduler``, or one of a new
+    LocalCluster (closed on exit)."""
+    if client is not None:
+        yield client
+        return
+    from distributed import Client, LocalCluster
 
-    cluster = own_client = None
+    if scheduler is not None:
+        with Client(scheduler, timeout=timeout) as c:
+            yield c
+        return
+    k = threads_per_worker or 1
+    n = n_workers or max(1, available_cores() // k)
+    # Numba threads are set per task (numba.set_num_threads is thread-local); no
+    # NUMBA_NUM_THREADS in the workers' environment, which Numba refuses to see change once
+    # its pool runs.
+    with LocalCluster(n_workers=n, threads_per_worker=k, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        c.wait_for_workers(n, timeout=120)
+        yield c
+
+
+def _distribute(spec: Spec, path: Path, missing: list[tuple[int, ...]], report: RunReport,
+                client: Any, stream: IO[str] | None) -> None:
+    """Submit one task per missing chunk and follow them to the end."""
+    from distributed import as_completed
+
+    if not client.scheduler_info()["workers"]:
+        client.wait_for_workers(1, timeout=120)
+    numba_threads = numba_threads_for(client)
+    report.workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    report.numba_threads = min(numba_threads.values(), default=1)
     try:
-        if client is None:
-            if scheduler is not None:
-                client = own_client = Client(scheduler, timeout="20s")
-            else:
-                k = threads_per_worker or 1
-                n = n_workers or max(1, available_cores() // k)
-                # Numba threads are set per task (numba.set_num_threads is thread-local); no
-                # NUMBA_NUM_THREADS in the workers' environment, which Numba refuses to see
-                # change once its pool runs.
-                cluster = LocalCluster(n_workers=n, threads_per_worker=k, processes=True,
-                                       dashboard_address=None)
-                client = own_client = Client(cluster)
-                client.wait_for_workers(n, timeout=120)
-        if not client.scheduler_info()["workers"]:
-            client.wait_for_workers(1, timeout=120)
-        numba_threads = numba_threads_for(client)
-        report.workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        report.numba_threads = min(numba_threads.values(), default=1)
         client.run(_warm, spec, numba_threads)
-        [spec_future] = client.scatter([spec], broadcast=True, hash=False)
-        todo = sum(math.prod(s.stop - s.start for s in spec.chunk_slices(i)) for i in missing)
-        bar = Progress(spec.n_chunks, spec.n_chunks - len(missing), todo, stream)
-        submitted = time.perf_counter()
-        futures = client.map(chunk_task, missing, path=str(path), spec=spec_future,
-                             numba_threads=numba_threads, pure=False, retries=1)
-        try:
-            for fut in as_completed(futures):
-                if fut.status == "error":
-                    exc = fut.exception()
-                    raise RunError(f"{path}: a chunk task failed: {type(exc).__name__}: {exc}; "
-                                   f"the store is resumable, run again") from exc
-                _, evaluations, _ = fut.result()
-                report.chunks_computed += 1
-                report.evaluations += evaluations
-                bar.update(1, evaluations)
-                fut.release()
-            report.compute_s = time.perf_counter() - submitted
-        finally:
-            bar.close()
-            client.cancel([f for f in futures if not f.done()])
+    except Exception as e:  # e.g. a worker without qbfast, or another version of it
+        raise RunError(f"the workers cannot run qbfast kernels ({type(e).__name__}: {e}); "
+                       f"install the same qbfast in the workers' environment") from e
+    [spec_future] = client.scatter([spec], broadcast=True, hash=False)
+    todo = sum(math.prod(s.stop - s.start for s in spec.chunk_slices(i)) for i in missing)
+    bar = Progress(spec.n_chunks, spec.n_chunks - len(missing), todo, stream)
+    submitted = time.perf_counter()
+    kernels = _store.read_attrs(path).get("kernels_digest")
+    futures = client.map(chunk_task, missing, path=str(path), spec=spec_future,
+                         numba_threads=numba_threads, kernels=kernels, pure=False, retries=1)
+    try:
+        for fut in as_completed(futures):
+            if fut.status != "finished":
+                exc = fut.exception() if fut.status == "error" else None
+                what = f"{type(exc).__name__}: {exc}" if exc is not None else fut.status
+                raise RunError(f"{path}: a chunk task failed ({what}); the store is resumable:"
+                               f" run the same command again") from exc
+            _, evaluations, _ = fut.result()
+            report.chunks_computed += 1
+            report.evaluations += evaluations
+            bar.update(1, evaluations)
+            fut.release()
+        report.compute_s = time.perf_counter() - submitted
     finally:
-        if own_client is not None:
-            own_client.close()
-        if cluster is not None:
-            cluster.close()
+        bar.close()
+        client.cancel([f for f in futures if not f.done()])
 
 
 def run(spec: Spec | str | Path, store: str | Path | None = None, client: Any = None, *,

@@ -26,6 +26,7 @@ after every ``done`` element is read back as 1.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import os
 import re
 import shutil
@@ -55,6 +56,15 @@ class StoreError(ValueError):
     """A store that cannot be used for this request (one-line message)."""
 
 
+@functools.lru_cache(maxsize=1)
+def kernels_digest() -> str:
+    """SHA-256 of the kernel sources of this process's qbfast (computed once per process).
+    Recorded in the store: resuming with other kernel code would mix results."""
+    from .kernels._cache import sources_digest
+
+    return sources_digest()
+
+
 def peak_metrics(spec: Spec) -> tuple[str, ...]:
     return tuple(m for m in PEAK_METRICS if m in spec.grid.metrics)
 
@@ -82,6 +92,7 @@ def template(spec: Spec) -> xr.Dataset:
         "spec_name": spec.name,
         "spec": spec.text,
         "spec_hash": spec.hash,
+        "kernels_digest": kernels_digest(),
         "created": _now(),
         "qbfast_store_format": STORE_FORMAT,
     })
@@ -142,13 +153,20 @@ def read_attrs(path: str | Path) -> dict[str, Any]:
 
 
 def check_spec(path: str | Path, spec: Spec) -> None:
-    """Refuse (without touching it) a store that was made from a different spec."""
+    """Refuse (without touching it) a store that was made from a different spec, or whose
+    chunks were computed by other kernel code (finishing it would mix two versions)."""
     attrs = read_attrs(path)
     if attrs["spec_hash"] != spec.hash:
         raise StoreError(
             f"{path}: this store was made from a different spec (spec {attrs.get('spec_name')!r}, "
             f"hash {attrs['spec_hash'][:12]} != {spec.hash[:12]}); it is left untouched: "
             f"use --overwrite to replace it or --store to choose another path")
+    digest = attrs.get("kernels_digest")
+    if digest is not None and digest != kernels_digest() and not is_complete(path):
+        raise StoreError(
+            f"{path}: this incomplete store was computed by other kernel code (qbfast "
+            f"{attrs.get('qbfast_version')}, kernels {digest[:12]} != {kernels_digest()[:12]}); "
+            f"finishing it would mix two versions; it is left untouched: use --overwrite")
 
 
 def _meta(path: Path, mode: str = "r") -> zarr.Group:

@@ -1,0 +1,82 @@
+"""Reductions along t against plain-Python references (hypothesis) and hand-made cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from qbfast.reduce import first_local_maximum, maximum, minimum, reduce_stats, reduce_t
+
+
+def _ref_extreme(x, t, sign):
+    best = None
+    for k, v in enumerate(x):
+        if math.isnan(v):
+            continue
+        if best is None or sign * v > sign * x[best]:
+            best = k
+    return (math.nan, math.nan) if best is None else (x[best], t[best])
+
+
+def _ref_first_max(x, t):
+    for k in range(1, len(x) - 1):
+        if x[k] > x[k - 1] and x[k] >= x[k + 1]:
+            return x[k], t[k]
+    return math.nan, math.nan
+
+
+values = st.one_of(st.floats(-3, 3, allow_nan=False), st.just(math.nan), st.sampled_from([0.0, 1.0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 12)), elements=values))
+def test_reductions_match_python_reference(x):
+    t = np.arange(x.shape[-1]) * 0.5
+    for fn, ref in ((maximum, lambda r: _ref_extreme(r, t, 1)),
+                    (minimum, lambda r: _ref_extreme(r, t, -1)),
+                    (first_local_maximum, lambda r: _ref_first_max(r, t))):
+        value, time = fn(x, t)
+        assert value.shape == time.shape == x.shape[:-1]
+        for i, row in enumerate(x):
+            rv, rt = ref(list(row))
+            np.testing.assert_equal((value[i], time[i]), (rv, rt))
+
+
+def test_first_max_of_a_cosine_and_nan_rows():
+    t = np.linspace(0, 10, 1001)
+    x = np.stack([1 - np.cos(2 * t), t, np.full_like(t, np.nan)])
+    value, time = first_local_maximum(x, t)
+    assert value[0] == pytest.approx(2.0, abs=1e-4) and time[0] == pytest.approx(np.pi / 2, abs=0.01)
+    assert np.isnan(value[1:]).all() and np.isnan(time[1:]).all()  # monotonic, all NaN
+    v, tm = maximum(x, t)
+    assert tm[1] == 10.0 and np.isnan(v[2]) and np.isnan(tm[2])
+
+
+def test_reduce_t_dispatch():
+    t = np.array([0.0, 1.0, 2.0])
+    x = np.array([[0.0, 2.0, 1.0]])
+    assert reduce_t(x, t, "max")[0].tolist() == [2.0]
+    assert reduce_t(x, t, "argmax")[0].tolist() == [1.0]
+    assert reduce_t(x, t, "min")[0].tolist() == [0.0]
+    assert reduce_t(x, t, "argmin")[0].tolist() == [0.0]
+    assert [a.tolist() for a in reduce_t(x, t, "first_max")] == [[2.0], [1.0]]
+    with pytest.raises(ValueError, match="stat: unknown statistic 'mean'"):
+        reduce_t(x, t, "mean")
+
+
+def test_reduce_stats_agrees_with_reduce_t():
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 17)
+    x = rng.normal(size=(3, 4, 17))
+    x[0, 0, 3] = np.nan
+    got = reduce_stats(x, t, ["max", "argmax", "min", "argmin", "first_max"])
+    assert set(got) == {"max", "t_max", "min", "t_min", "first_max", "t_first_max"}
+    np.testing.assert_array_equal(got["t_max"], reduce_t(x, t, "argmax")[0])
+    np.testing.assert_array_equal(got["min"], reduce_t(x, t, "min")[0])
+    np.testing.assert_array_equal(got["t_first_max"], reduce_t(x, t, "first_max")[1])
+    assert set(reduce_stats(x, t, ["argmin"])) == {"min", "t_min"}
