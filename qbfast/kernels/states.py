@@ -24,14 +24,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import leaf
+from ._jit import kernel, leaf
 from .metrics import energy
 from .metrics import CONC, CX, CY, CZ, ENERGY_ROW, NX, NY, NZ, R0, R1, R2, R3, SX, SY, SZ
 
 
+@kernel
+def pure_state_constant_rows(summary):
+    """The rows that are 0 for every pure state (rho_B's spectrum beyond |psi|^2). Set once
+    per scratch array: writing constants inside the per-time loop stops LLVM vectorizing it."""
+    summary[R1, :] = 0.0
+    summary[R2, :] = 0.0
+    summary[R3, :] = 0.0
+
+
 @leaf
 def pure_state_summary(summary, j, hb, ar, ai, br, bi, cr, ci, dr, di):
-    """Summary of the pure state a|ee> + b|eg> + c|ge> + d|gg> into summary[:, j]."""
+    """Summary of the pure state a|ee> + b|eg> + c|ge> + d|gg> into summary[:, j]
+    (the rows of :func:`pure_state_constant_rows` must have been set)."""
     pa = ar * ar + ai * ai
     pb = br * br + bi * bi
     pc = cr * cr + ci * ci
@@ -60,14 +70,23 @@ def pure_state_summary(summary, j, hb, ar, ai, br, bi, cr, ci, dr, di):
     det_im = ar * di + ai * dr - (br * ci + bi * cr)
     summary[CONC, j] = 2.0 * np.sqrt(det_re * det_re + det_im * det_im)
     summary[R0, j] = pa + pb + pc + pd
-    summary[R1, j] = 0.0
-    summary[R2, j] = 0.0
-    summary[R3, j] = 0.0
+
+
+@kernel
+def xstate_constant_rows(summary):
+    """The rows that are 0 for every cavity X state (the fourth eigenvalue and the transverse
+    Bloch components); set once per scratch array (see :func:`pure_state_constant_rows`)."""
+    summary[R3, :] = 0.0
+    summary[NX, :] = 0.0
+    summary[NY, :] = 0.0
+    summary[SX, :] = 0.0
+    summary[SY, :] = 0.0
 
 
 @leaf
 def xstate_summary(summary, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i):
-    """Summary of the cavity model's battery X state into summary[:, j]."""
+    """Summary of the cavity model's battery X state into summary[:, j]
+    (the rows of :func:`xstate_constant_rows` must have been set)."""
     p_gg = c1r * c1r + c1i * c1i
     p_eg = c2r * c2r + c2i * c2i
     p_ge = c3r * c3r + c3i * c3i
@@ -77,12 +96,7 @@ def xstate_summary(summary, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i):
     summary[R0, j] = p_gg
     summary[R1, j] = p_eg + p_ge
     summary[R2, j] = p_ee
-    summary[R3, j] = 0.0
-    summary[NX, j] = 0.0
-    summary[NY, j] = 0.0
     summary[NZ, j] = p_ee + p_eg - p_ge - p_gg
-    summary[SX, j] = 0.0
-    summary[SY, j] = 0.0
     summary[SZ, j] = p_ee + p_ge - p_eg - p_gg
     summary[CX, j] = 2.0 * coh_re
     summary[CY, j] = 2.0 * coh_re
