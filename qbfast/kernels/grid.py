@@ -210,9 +210,6 @@ def field_full_grid(params, t, bare, slot, out, max_step):
         x = np.empty((4, 4))
         hbm = np.empty((4, 4))
         comm = np.empty((4, 4))
-        rm = np.empty((4, 4))
-        am = np.empty((4, 4))
-        work = np.empty((6, 4))
         psi = np.zeros(4, dtype=np.complex128)
         fill_collective_x(x)
         fill_battery_matrix(hbm, hb_dyn[0], hb_dyn[1], hb_dyn[2], hb_dyn[3], hb_dyn[4])
@@ -233,8 +230,7 @@ def field_full_grid(params, t, bare, slot, out, max_step):
                 n_sub = int(np.ceil(span / h_max))
                 h = span / n_sub
                 for s in range(n_sub):
-                    magnus4_step(psi, h, t_now + s * h, a, b, omega, x, hbm, comm,
-                                 rm, am, work)
+                    magnus4_step(psi, h, t_now + s * h, a, b, omega, x, hbm, comm)
                 t_now = t[k]
                 # unitary steps preserve the norm; remove the rounding drift
                 norm = np.sqrt(psi[0].real ** 2 + psi[0].imag ** 2 + psi[1].real ** 2

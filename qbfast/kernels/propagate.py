@@ -49,52 +49,98 @@ _TAYLOR_MAX_TERMS = 60
 
 
 @routine
-def magnus4_step(psi, h, t0, a, b, omega, x, hb, comm, rm, am, work):
+def magnus4_step(psi, h, t0, a, b, omega, x, hb, comm):
     """Advance psi (4, complex) by one Magnus step (:func:`magnus4_coefficients`), in place.
 
     exp(-i K) psi is summed as the Taylor series sum_k (-i K)^k psi / k! on the vector, until
     a term falls below 1e-18 of |psi| (about 8-12 terms for the default |K| <~ 0.05). With
     x, hb real symmetric and comm = [X, H_b] real antisymmetric (all float64 4x4),
     -i K = A - i R with R = cx X + h H_b and A = -cc [X, H_b], so everything is real:
-    (A - i R)(u + i v) = (A u + R v) + i (A v - R u).
-    ``rm``, ``am`` (4x4) and ``work`` (6, 4) are scratch.
+    (A - i R)(u + i v) = (A u + R v) + i (A v - R u). The 4x4 matrices and vectors are held
+    in scalar locals (registers), written out explicitly.
     """
     cx, cc = magnus4_coefficients(h, t0, a, b, omega)
-    for i in range(4):
-        for j in range(4):
-            rm[i, j] = cx * x[i, j] + h * hb[i, j]
-            am[i, j] = -cc * comm[i, j]
-    u = work[0]
-    v = work[1]
-    tu = work[2]
-    tv = work[3]
-    acc_re = work[4]
-    acc_im = work[5]
-    for i in range(4):
-        u[i] = psi[i].real
-        v[i] = psi[i].imag
-        acc_re[i] = u[i]
-        acc_im[i] = v[i]
+    r00 = cx * x[0, 0] + h * hb[0, 0]
+    r01 = cx * x[0, 1] + h * hb[0, 1]
+    r02 = cx * x[0, 2] + h * hb[0, 2]
+    r03 = cx * x[0, 3] + h * hb[0, 3]
+    r10 = cx * x[1, 0] + h * hb[1, 0]
+    r11 = cx * x[1, 1] + h * hb[1, 1]
+    r12 = cx * x[1, 2] + h * hb[1, 2]
+    r13 = cx * x[1, 3] + h * hb[1, 3]
+    r20 = cx * x[2, 0] + h * hb[2, 0]
+    r21 = cx * x[2, 1] + h * hb[2, 1]
+    r22 = cx * x[2, 2] + h * hb[2, 2]
+    r23 = cx * x[2, 3] + h * hb[2, 3]
+    r30 = cx * x[3, 0] + h * hb[3, 0]
+    r31 = cx * x[3, 1] + h * hb[3, 1]
+    r32 = cx * x[3, 2] + h * hb[3, 2]
+    r33 = cx * x[3, 3] + h * hb[3, 3]
+    a00 = -cc * comm[0, 0]
+    a01 = -cc * comm[0, 1]
+    a02 = -cc * comm[0, 2]
+    a03 = -cc * comm[0, 3]
+    a10 = -cc * comm[1, 0]
+    a11 = -cc * comm[1, 1]
+    a12 = -cc * comm[1, 2]
+    a13 = -cc * comm[1, 3]
+    a20 = -cc * comm[2, 0]
+    a21 = -cc * comm[2, 1]
+    a22 = -cc * comm[2, 2]
+    a23 = -cc * comm[2, 3]
+    a30 = -cc * comm[3, 0]
+    a31 = -cc * comm[3, 1]
+    a32 = -cc * comm[3, 2]
+    a33 = -cc * comm[3, 3]
+    u0 = psi[0].real
+    v0 = psi[0].imag
+    u1 = psi[1].real
+    v1 = psi[1].imag
+    u2 = psi[2].real
+    v2 = psi[2].imag
+    u3 = psi[3].real
+    v3 = psi[3].imag
+    su0 = u0
+    sv0 = v0
+    su1 = u1
+    sv1 = v1
+    su2 = u2
+    sv2 = v2
+    su3 = u3
+    sv3 = v3
     for k in range(1, _TAYLOR_MAX_TERMS):
-        biggest = 0.0
-        for i in range(4):
-            re = 0.0
-            im = 0.0
-            for j in range(4):
-                re += am[i, j] * u[j] + rm[i, j] * v[j]
-                im += am[i, j] * v[j] - rm[i, j] * u[j]
-            tu[i] = re / k
-            tv[i] = im / k
-            biggest = max(biggest, abs(tu[i]) + abs(tv[i]))
-        for i in range(4):
-            u[i] = tu[i]
-            v[i] = tv[i]
-            acc_re[i] += tu[i]
-            acc_im[i] += tv[i]
+        inv = 1.0 / k
+        tu0 = (a00 * u0 + r00 * v0 + a01 * u1 + r01 * v1 + a02 * u2 + r02 * v2 + a03 * u3 + r03 * v3) * inv
+        tv0 = (a00 * v0 - r00 * u0 + a01 * v1 - r01 * u1 + a02 * v2 - r02 * u2 + a03 * v3 - r03 * u3) * inv
+        tu1 = (a10 * u0 + r10 * v0 + a11 * u1 + r11 * v1 + a12 * u2 + r12 * v2 + a13 * u3 + r13 * v3) * inv
+        tv1 = (a10 * v0 - r10 * u0 + a11 * v1 - r11 * u1 + a12 * v2 - r12 * u2 + a13 * v3 - r13 * u3) * inv
+        tu2 = (a20 * u0 + r20 * v0 + a21 * u1 + r21 * v1 + a22 * u2 + r22 * v2 + a23 * u3 + r23 * v3) * inv
+        tv2 = (a20 * v0 - r20 * u0 + a21 * v1 - r21 * u1 + a22 * v2 - r22 * u2 + a23 * v3 - r23 * u3) * inv
+        tu3 = (a30 * u0 + r30 * v0 + a31 * u1 + r31 * v1 + a32 * u2 + r32 * v2 + a33 * u3 + r33 * v3) * inv
+        tv3 = (a30 * v0 - r30 * u0 + a31 * v1 - r31 * u1 + a32 * v2 - r32 * u2 + a33 * v3 - r33 * u3) * inv
+        u0 = tu0
+        v0 = tv0
+        su0 += tu0
+        sv0 += tv0
+        u1 = tu1
+        v1 = tv1
+        su1 += tu1
+        sv1 += tv1
+        u2 = tu2
+        v2 = tv2
+        su2 += tu2
+        sv2 += tv2
+        u3 = tu3
+        v3 = tv3
+        su3 += tu3
+        sv3 += tv3
+        biggest = max(max(abs(u0) + abs(v0), abs(u1) + abs(v1)), max(abs(u2) + abs(v2), abs(u3) + abs(v3)))
         if biggest < _TAYLOR_TOL:
             break
-    for i in range(4):
-        psi[i] = complex(acc_re[i], acc_im[i])
+    psi[0] = complex(su0, sv0)
+    psi[1] = complex(su1, sv1)
+    psi[2] = complex(su2, sv2)
+    psi[3] = complex(su3, sv3)
 
 
 @routine

@@ -31,8 +31,7 @@ def test_taylor_step_equals_eigensolver_step_and_is_unitary(h):
         psi0 = rng.normal(size=4) + 1j * rng.normal(size=4)
         psi0 /= np.linalg.norm(psi0)
         psi_t = psi0.copy()
-        magnus4_step(psi_t, h, t0, a, b, omega, x, hb, comm, np.empty((4, 4)), np.empty((4, 4)),
-                     np.empty((6, 4)))
+        magnus4_step(psi_t, h, t0, a, b, omega, x, hb, comm)
         psi_e = psi0.copy()
         magnus4_step_eigh(psi_e, h, t0, a, b, omega, x, hb, comm, np.empty((4, 4), complex),
                           np.empty(4), np.empty((4, 4), complex), np.empty(4, complex))
