@@ -7,6 +7,7 @@ User errors (a bad spec, a mismatched store, bad options) print one line
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -170,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qbfast: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `qbfast info STORE | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # store and cluster errors: one line, no traceback
         from .engine import RunError
         from .store import StoreError

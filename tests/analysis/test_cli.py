@@ -161,3 +161,32 @@ def test_wired_into_qbfast_main(cavity_path, capsys):
     assert float(out.splitlines()[1].split()[4]) == pytest.approx(1344 / 676, abs=1e-6)
     assert main(["corr", str(cavity_path), "energy", "nope"]) == 2
     assert capsys.readouterr().err.startswith("qbfast: error: unknown metric 'nope'")
+
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(tmp_path):
+    """`qbfast extrema STORE | head -1`: the reader leaves early; no traceback, exit 0.
+    The table (20,000 rows) is far larger than a pipe's buffer, so the writer does hit the
+    closed pipe."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import qbfast
+
+    from .conftest import write_store
+
+    path = tmp_path / "big.zarr"
+    write_store(qbfast.sweep("cavity", [0.0, 0.5, 1.0], metrics=["energy"], n=list(range(1, 11)),
+                             J1=np.linspace(0, 1, 40), J2=np.linspace(-1, 1, 50)),
+                path, {"n": 5})
+    with subprocess.Popen([sys.executable, "-m", "qbfast", "extrema", str(path),
+                           "--metric", "energy"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        first = proc.stdout.readline()
+        proc.stdout.close()  # like `head -1`
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 0, err
+    assert first.split()[:3] == [b"n", b"J1", b"J2"]
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
