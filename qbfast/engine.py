@@ -70,10 +70,11 @@ def compute_chunk(spec: Spec, index: tuple[int, ...]
         peaks = np.full((len(names), 2), np.nan)
         for j, name in enumerate(names):
             x = series[metrics.index(name)]
-            keyed = np.where(np.isnan(x), -np.inf, x)
-            k = int(np.argmax(keyed))
-            if np.isnan(x.flat[k]):
-                continue
+            k = int(np.argmax(x))  # one pass; numpy's argmax stops at the first NaN, so
+            if np.isnan(x.flat[k]):  # only then take the slower NaN-skipping route
+                k = int(np.argmax(np.where(np.isnan(x), -np.inf, x)))
+                if np.isnan(x.flat[k]):
+                    continue
             local = np.unravel_index(k, shape)
             flat = np.ravel_multi_index(tuple(s.start + i for s, i in zip(slices, local)),
                                         spec.shape)
