@@ -214,6 +214,13 @@ def steering(joint, mx, my, mz):
 
 
 @leaf
+def steering_xstate(joint, mz):
+    """:func:`steering` for a state whose Bloch vectors lie along z (the cavity X state):
+    marginal_term(0) = 0 for x and y, so I = 3 + marginal_term(m_z) - joint."""
+    return 3.0 + marginal_term(mz) - joint
+
+
+@leaf
 def steering_pair(nx, ny, nz, sx, sy, sz, cx, cy, cz):
     """(I_ab, I_ba) of a two-qubit state from its Bloch vectors and correlations."""
     joint = steering_joint(nx, ny, nz, sx, sy, sz, cx, cy, cz)
@@ -236,8 +243,8 @@ def write_block(out, slot, p, start, t, summary, n, x_state, delta, threshold, e
     out[slot[m], p, start + j] receives metric m at time t[start + j] from summary[:, j]
     (j < n); slot[m] = -1 skips metric m. ``spectrum`` = (e0, e1, e2, e3) ascending eigenvalues
     of H_b, ``threshold`` the efficiency NaN threshold, ``stored`` and ``shared`` scratch rows
-    (>= n). ``x_state`` selects :func:`steering_joint_xstate` (summary must then have
-    NX = NY = SX = SY = 0 and CX = CY). Each metric is its own loop over j, so every loop
+    (>= n). ``x_state`` selects :func:`steering_joint_xstate` and :func:`steering_xstate`
+    (summary must then have NX = NY = SX = SY = 0 and CX = CY). Each metric is its own loop over j, so every loop
     is straight-line code that LLVM vectorizes.
     """
     d0 = spectrum[0] - e_init
@@ -311,12 +318,20 @@ def write_block(out, slot, p, start, t, summary, n, x_state, delta, threshold, e
                                           s[SZ, j], s[CX, j], s[CY, j], s[CZ, j])
         if slot[STEERING_AB] >= 0:
             o = out[slot[STEERING_AB], p]
-            for j in range(n):
-                o[start + j] = steering(joint[j], s[NX, j], s[NY, j], s[NZ, j])
+            if x_state:
+                for j in range(n):
+                    o[start + j] = steering_xstate(joint[j], s[NZ, j])
+            else:
+                for j in range(n):
+                    o[start + j] = steering(joint[j], s[NX, j], s[NY, j], s[NZ, j])
         if slot[STEERING_BA] >= 0:
             o = out[slot[STEERING_BA], p]
-            for j in range(n):
-                o[start + j] = steering(joint[j], s[SX, j], s[SY, j], s[SZ, j])
+            if x_state:
+                for j in range(n):
+                    o[start + j] = steering_xstate(joint[j], s[SZ, j])
+            else:
+                for j in range(n):
+                    o[start + j] = steering(joint[j], s[SX, j], s[SY, j], s[SZ, j])
     if slot[POWER] >= 0:
         o = out[slot[POWER], p]
         for j in range(n):
