@@ -283,18 +283,31 @@ def write_block(out, slot, p, start, t, summary, n, x_state, delta, threshold, e
         for j in range(n):
             o[start + j] = efficiency_incoherent(ergotropy_incoherent_cell(delta, s[NZ, j]),
                                                  stored[j], threshold)
-    if slot[ENTROPY_CELL] >= 0:
+    if x_state and slot[ENTROPY_CELL] >= 0 and slot[ENTROPY_DIAG_CELL] >= 0:
+        # n = (0, 0, n_z): rho_1 is diagonal, so both entropies are h((1 + n_z)/2)
         o = out[slot[ENTROPY_CELL], p]
-        for j in range(n):
-            o[start + j] = entropy_cell(s[NX, j], s[NY, j], s[NZ, j])
-    if slot[ENTROPY_BATTERY] >= 0:
-        o = out[slot[ENTROPY_BATTERY], p]
-        for j in range(n):
-            o[start + j] = entropy_battery(s[R0, j], s[R1, j], s[R2, j], s[R3, j])
-    if slot[ENTROPY_DIAG_CELL] >= 0:
-        o = out[slot[ENTROPY_DIAG_CELL], p]
+        d = out[slot[ENTROPY_DIAG_CELL], p]
         for j in range(n):
             o[start + j] = entropy_diag_cell(s[NZ, j])
+        for j in range(n):
+            d[start + j] = o[start + j]
+    else:
+        if slot[ENTROPY_CELL] >= 0:
+            o = out[slot[ENTROPY_CELL], p]
+            for j in range(n):
+                o[start + j] = entropy_cell(s[NX, j], s[NY, j], s[NZ, j])
+        if slot[ENTROPY_DIAG_CELL] >= 0:
+            o = out[slot[ENTROPY_DIAG_CELL], p]
+            for j in range(n):
+                o[start + j] = entropy_diag_cell(s[NZ, j])
+    if slot[ENTROPY_BATTERY] >= 0:
+        o = out[slot[ENTROPY_BATTERY], p]
+        if x_state:  # the X state's fourth eigenvalue is 0
+            for j in range(n):
+                o[start + j] = entropy_battery(s[R0, j], s[R1, j], s[R2, j], 0.0)
+        else:
+            for j in range(n):
+                o[start + j] = entropy_battery(s[R0, j], s[R1, j], s[R2, j], s[R3, j])
     if slot[PURITY_CELL] >= 0:
         o = out[slot[PURITY_CELL], p]
         for j in range(n):
