@@ -138,7 +138,8 @@ def random_x_state(rng: np.random.Generator) -> np.ndarray:
 def summary_quantities(rho: np.ndarray, hb: np.ndarray, concurrence: float) -> dict[str, float]:
     """Every quantity a state-summary row may hold, computed here with NumPy."""
     n, s, c = ref.bloch_summary(rho)
-    r = np.linalg.eigvalsh(rho)
+    r = np.linalg.eigvalsh(rho)[::-1]  # descending: for an X state of the cavity's form the
+    # last is its zero eigenvalue, in R3 as the X-state route of write_block expects
     exp_h = float(np.real(np.trace(hb @ rho)))
     return {
         "EXP_H": exp_h, "ENERGY_ROW": exp_h - float(np.real(hb[3, 3])),
