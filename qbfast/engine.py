@@ -151,6 +151,9 @@ def _warm(spec: Spec, numba_threads: dict[str, int]) -> int:
     out = np.empty((len(g.metrics), tiny.n_points, tiny.t.size))
     with _kernel_lock():
         tiny.compute(out)
+    # xarray imports its duck-array modules (dask.array: ~0.35 s) on the first Variable a
+    # process makes; without this the first task of every worker paid for it in write_chunk
+    xr.Variable("x", np.zeros(1))
     return os.getpid()
 
 
