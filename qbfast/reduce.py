@@ -9,44 +9,39 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kernels.reductions import extreme_index_rows, first_peak_index_rows
 from .spec import REDUCTIONS
 
 
-def _extreme(x: np.ndarray, t: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
-    """Value and time of the maximum (sign=+1) or minimum (sign=-1) of x along the last axis."""
-    nan = np.isnan(x)
-    keyed = np.where(nan, -np.inf, sign * x)
-    idx = np.argmax(keyed, axis=-1)
-    value = np.take_along_axis(x, idx[..., None], axis=-1)[..., 0]
-    time = t[idx]
-    empty = nan.all(axis=-1)
-    return np.where(empty, np.nan, value), np.where(empty, np.nan, time)
+def _take(x: np.ndarray, t: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values and times at per-row indices (-1: NaN), reshaped to x.shape[:-1]."""
+    rows = x.reshape(-1, x.shape[-1])
+    found = idx >= 0
+    safe = np.where(found, idx, 0)
+    value = np.where(found, rows[np.arange(rows.shape[0]), safe], np.nan)
+    time = np.where(found, t[safe], np.nan)
+    return value.reshape(x.shape[:-1]), time.reshape(x.shape[:-1])
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float64).reshape(-1, x.shape[-1])
 
 
 def maximum(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(max over t, time of the max)."""
-    return _extreme(x, t, 1.0)
+    """(max over t, time of the max): the first largest value, NaN skipped (one pass)."""
+    return _take(x, t, extreme_index_rows(_rows(x), 1.0))
 
 
 def minimum(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(min over t, time of the min)."""
-    return _extreme(x, t, -1.0)
+    """(min over t, time of the min): the first smallest value, NaN skipped (one pass)."""
+    return _take(x, t, extreme_index_rows(_rows(x), -1.0))
 
 
 def first_local_maximum(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Value and time of the first interior local maximum: the first k in 1..T-2 with
     x[k-1] < x[k] >= x[k+1] (a plateau counts at its first time). NaN where there is none
     (a monotonic series, T < 3) and comparisons with NaN are false."""
-    shape = x.shape[:-1]
-    if x.shape[-1] < 3:
-        return np.full(shape, np.nan), np.full(shape, np.nan)
-    mid = x[..., 1:-1]
-    peak = (mid > x[..., :-2]) & (mid >= x[..., 2:])
-    k = np.argmax(peak, axis=-1)
-    found = np.take_along_axis(peak, k[..., None], axis=-1)[..., 0]
-    value = np.take_along_axis(mid, k[..., None], axis=-1)[..., 0]
-    time = t[1:-1][k]
-    return np.where(found, value, np.nan), np.where(found, time, np.nan)
+    return _take(x, t, first_peak_index_rows(_rows(x)))
 
 
 def reduce_t(x: np.ndarray, t: np.ndarray, stat: str) -> tuple[np.ndarray, ...]:
