@@ -12,6 +12,11 @@ summary is stored row-wise in a (N_SUMMARY, block) array, one column per time:
 - ``CONC``: Wootters concurrence of rho_B (computed by the route, which knows the state's
   structure and gets it to ~1e-15, see physics.md section 4 "Numerical care").
 
+The cavity model's X state has its own, smaller summary (rows ``XS_*``, written by
+:func:`.states.xstate_summary`) and its own writer :func:`write_block_xstate`: with populations
+and one coherence, every entropy becomes a sum of x log x over populations, which it shares
+between metrics (11 logarithms per point instead of 15; see the ``*_xstate`` functions).
+
 Besides the summary, a metric may need the battery Hamiltonian's ascending eigenvalues
 e0..e3, its value in the initial state e_init = <gg|H_b|gg>, Delta, and the time t.
 
@@ -192,15 +197,6 @@ def steering_joint(nx, ny, nz, sx, sy, sz, cx, cy, cz):
 
 
 @leaf
-def steering_joint_xstate(nz, sz, c_perp, cz):
-    """:func:`steering_joint` for states with n_x = n_y = s_x = s_y = 0 and c_x = c_y = c_perp
-    (the cavity model's X state): then joint_term(0, 0, c) = (1/2)[(1 + c) log2(1 + c) +
-    (1 - c) log2(1 - c)] = marginal_term(c), so the sum is
-    2 marginal_term(c_perp) + joint_term(n_z, s_z, c_z)."""
-    return 2.0 * marginal_term(c_perp) + joint_term(nz, sz, cz)
-
-
-@leaf
 def steering(joint, mx, my, mz):
     """Entropic steering sum, bits (physics.md section 4, corrected eqs. 11/12):
 
@@ -211,13 +207,6 @@ def steering(joint, mx, my, mz):
     a steers b iff I_ab < 2.
     """
     return 3.0 + marginal_term(mx) + marginal_term(my) + marginal_term(mz) - joint
-
-
-@leaf
-def steering_xstate(joint, mz):
-    """:func:`steering` for a state whose Bloch vectors lie along z (the cavity X state):
-    marginal_term(0) = 0 for x and y, so I = 3 + marginal_term(m_z) - joint."""
-    return 3.0 + marginal_term(mz) - joint
 
 
 @leaf
@@ -236,16 +225,16 @@ def power(stored, t):
 # --- writing a block of times ------------------------------------------------------------------
 
 @kernel
-def write_block(out, slot, p, start, t, summary, n, x_state, delta, threshold, e_init,
-                spectrum, stored, shared):
+def write_block(out, slot, p, start, t, summary, n, delta, threshold, e_init, spectrum,
+                stored, shared):
     """Compute the requested metrics for ``n`` consecutive times and store them.
 
     out[slot[m], p, start + j] receives metric m at time t[start + j] from summary[:, j]
     (j < n); slot[m] = -1 skips metric m. ``spectrum`` = (e0, e1, e2, e3) ascending eigenvalues
     of H_b, ``threshold`` the efficiency NaN threshold, ``stored`` and ``shared`` scratch rows
-    (>= n). ``x_state`` selects :func:`steering_joint_xstate` and :func:`steering_xstate`
-    (summary must then have NX = NY = SX = SY = 0 and CX = CY). Each metric is its own loop over j, so every loop
-    is straight-line code that LLVM vectorizes.
+    (>= n). Each metric is its own loop over j, so every loop is straight-line code that LLVM
+    vectorizes. Any two-qubit state; the cavity's X state has the faster
+    :func:`write_block_xstate`.
     """
     d0 = spectrum[0] - e_init
     d1 = spectrum[1] - e_init
@@ -283,31 +272,18 @@ def write_block(out, slot, p, start, t, summary, n, x_state, delta, threshold, e
         for j in range(n):
             o[start + j] = efficiency_incoherent(ergotropy_incoherent_cell(delta, s[NZ, j]),
                                                  stored[j], threshold)
-    if x_state and slot[ENTROPY_CELL] >= 0 and slot[ENTROPY_DIAG_CELL] >= 0:
-        # n = (0, 0, n_z): rho_1 is diagonal, so both entropies are h((1 + n_z)/2)
+    if slot[ENTROPY_CELL] >= 0:
         o = out[slot[ENTROPY_CELL], p]
-        d = out[slot[ENTROPY_DIAG_CELL], p]
+        for j in range(n):
+            o[start + j] = entropy_cell(s[NX, j], s[NY, j], s[NZ, j])
+    if slot[ENTROPY_DIAG_CELL] >= 0:
+        o = out[slot[ENTROPY_DIAG_CELL], p]
         for j in range(n):
             o[start + j] = entropy_diag_cell(s[NZ, j])
-        for j in range(n):
-            d[start + j] = o[start + j]
-    else:
-        if slot[ENTROPY_CELL] >= 0:
-            o = out[slot[ENTROPY_CELL], p]
-            for j in range(n):
-                o[start + j] = entropy_cell(s[NX, j], s[NY, j], s[NZ, j])
-        if slot[ENTROPY_DIAG_CELL] >= 0:
-            o = out[slot[ENTROPY_DIAG_CELL], p]
-            for j in range(n):
-                o[start + j] = entropy_diag_cell(s[NZ, j])
     if slot[ENTROPY_BATTERY] >= 0:
         o = out[slot[ENTROPY_BATTERY], p]
-        if x_state:  # the X state's fourth eigenvalue is 0
-            for j in range(n):
-                o[start + j] = entropy_battery(s[R0, j], s[R1, j], s[R2, j], 0.0)
-        else:
-            for j in range(n):
-                o[start + j] = entropy_battery(s[R0, j], s[R1, j], s[R2, j], s[R3, j])
+        for j in range(n):
+            o[start + j] = entropy_battery(s[R0, j], s[R1, j], s[R2, j], s[R3, j])
     if slot[PURITY_CELL] >= 0:
         o = out[slot[PURITY_CELL], p]
         for j in range(n):
@@ -322,30 +298,181 @@ def write_block(out, slot, p, start, t, summary, n, x_state, delta, threshold, e
             o[start + j] = s[CONC, j]
     if slot[STEERING_AB] >= 0 or slot[STEERING_BA] >= 0:
         joint = shared
-        if x_state:
-            for j in range(n):
-                joint[j] = steering_joint_xstate(s[NZ, j], s[SZ, j], s[CX, j], s[CZ, j])
-        else:
-            for j in range(n):
-                joint[j] = steering_joint(s[NX, j], s[NY, j], s[NZ, j], s[SX, j], s[SY, j],
-                                          s[SZ, j], s[CX, j], s[CY, j], s[CZ, j])
+        for j in range(n):
+            joint[j] = steering_joint(s[NX, j], s[NY, j], s[NZ, j], s[SX, j], s[SY, j],
+                                      s[SZ, j], s[CX, j], s[CY, j], s[CZ, j])
         if slot[STEERING_AB] >= 0:
             o = out[slot[STEERING_AB], p]
-            if x_state:
-                for j in range(n):
-                    o[start + j] = steering_xstate(joint[j], s[NZ, j])
-            else:
-                for j in range(n):
-                    o[start + j] = steering(joint[j], s[NX, j], s[NY, j], s[NZ, j])
+            for j in range(n):
+                o[start + j] = steering(joint[j], s[NX, j], s[NY, j], s[NZ, j])
         if slot[STEERING_BA] >= 0:
             o = out[slot[STEERING_BA], p]
-            if x_state:
-                for j in range(n):
-                    o[start + j] = steering_xstate(joint[j], s[SZ, j])
-            else:
-                for j in range(n):
-                    o[start + j] = steering(joint[j], s[SX, j], s[SY, j], s[SZ, j])
+            for j in range(n):
+                o[start + j] = steering(joint[j], s[SX, j], s[SY, j], s[SZ, j])
     if slot[POWER] >= 0:
         o = out[slot[POWER], p]
         for j in range(n):
             o[start + j] = power(stored[j], t[start + j])
+
+
+# --- the cavity model's X state ----------------------------------------------------------------
+#
+# rho_B = diag(p_ee, [[p_eg, coh], [coh*, p_ge]], p_gg) with |coh|^2 = p_eg p_ge (physics.md
+# section 3: the sector state is pure, so the eg/ge block has rank 1). Spectrum
+# (p_gg, p_eg + p_ge, p_ee, 0); Bloch vectors (0, 0, n_z), (0, 0, s_z); correlations
+# c_x = c_y = 2 Re coh, c_z. Rows XS_ENERGY .. XS_SZ are written by .states.xstate_summary;
+# rows XS_L_GG .. XS_JOINT are scratch of write_block_xstate.
+XS_ENERGY, XS_GG, XS_EG, XS_GE, XS_EE, XS_COH, XS_NZ, XS_SZ = range(8)
+XS_L_GG, XS_L_EG, XS_L_GE, XS_L_EE, XS_L_B, XS_M_NZ, XS_M_SZ, XS_JOINT = range(8, 16)
+N_XSUMMARY = 16
+
+
+@kernel
+def concurrence_xstate(p_gg, p_eg, p_ge, p_ee):
+    """Wootters concurrence of the X state, 2 max(0, |coh| - sqrt(p_gg p_ee)) with
+    |coh| = sqrt(p_eg p_ge) (physics.md section 4)."""
+    return 2.0 * max(0.0, np.sqrt(p_eg * p_ge) - np.sqrt(p_gg * p_ee))
+
+
+@kernel
+def ergotropy_local_z(delta, nz, sz):
+    """:func:`ergotropy_local` for Bloch vectors along z: |r| = |r_z|, so
+    (Delta (n_z + s_z) + |Delta| (|n_z| + |s_z|)) / 2."""
+    return 0.5 * (delta * (nz + sz) + abs(delta) * (abs(nz) + abs(sz)))
+
+
+@leaf
+def entropy_cell_xstate(m_nz):
+    """S(rho_1) = h((1 + n_z)/2) (= :func:`entropy_diag_cell`: rho_1 is diagonal) from
+    m_nz = :func:`marginal_term` (n_z): with q = (1 + n_z)/2,
+    q log2 q + (1 - q) log2(1 - q) = marginal_term(n_z) - 1, so h = 1 - m_nz."""
+    return 1.0 - m_nz
+
+
+@leaf
+def entropy_battery_xstate(l_gg, l_b, l_ee):
+    """S(rho_B) = -sum_k r_k log2 r_k over the spectrum (p_gg, p_eg + p_ge, p_ee, 0), from
+    l_gg = xlog2x(p_gg), l_b = xlog2x(p_eg + p_ge), l_ee = xlog2x(p_ee)."""
+    return -(l_gg + l_b + l_ee)
+
+
+@leaf
+def steering_joint_xstate(l_gg, l_eg, l_ge, l_ee, c_perp):
+    """:func:`steering_joint` of the X state from l_k = xlog2x(p_k) and c_perp = 2 Re coh.
+
+    x and y: n_i = s_i = 0, c_i = c_perp, and joint_term(0, 0, c) = marginal_term(c).
+    z: q = 1 + a n_z + b s_z + a b c_z = 4 p_k, one population per sign pair (a, b), so
+    joint_term(n_z, s_z, c_z) = (1/4) sum_k 4 p_k log2(4 p_k) = sum_k l_k + 2 (sum_k p_k = 1).
+    Together: 2 marginal_term(c_perp) + sum_k l_k + 2.
+    """
+    return 2.0 * marginal_term(c_perp) + (l_gg + l_eg + l_ge + l_ee) + 2.0
+
+
+@leaf
+def steering_xstate(joint, m_z):
+    """:func:`steering` for Bloch vectors along z: marginal_term(0) = 0 for x and y, so
+    I = 3 + m_z - joint with m_z = marginal_term(n_z) (I_ab) or marginal_term(s_z) (I_ba)."""
+    return 3.0 + m_z - joint
+
+
+@kernel
+def write_block_xstate(out, slot, p, start, t, rows, n, delta, threshold, e_init, spectrum):
+    """:func:`write_block` for the cavity's X state, from the summary rows XS_* (rows 0-7
+    filled for columns j < n; rows 8-15 are scratch). Shared terms (x log x of the
+    populations, marginal terms of n_z and s_z, the steering joint part) are computed once,
+    each only if a requested metric needs it; then every metric is one vectorizable loop."""
+    d0 = spectrum[0] - e_init
+    d1 = spectrum[1] - e_init
+    d2 = spectrum[2] - e_init
+    d3 = spectrum[3] - e_init
+    r = rows
+    steer = slot[STEERING_AB] >= 0 or slot[STEERING_BA] >= 0
+    need_m_nz = slot[ENTROPY_CELL] >= 0 or slot[ENTROPY_DIAG_CELL] >= 0 or slot[STEERING_AB] >= 0
+    if steer or slot[ENTROPY_BATTERY] >= 0:
+        for j in range(n):
+            r[XS_L_GG, j] = xlog2x(r[XS_GG, j])
+        for j in range(n):
+            r[XS_L_EE, j] = xlog2x(r[XS_EE, j])
+    if slot[ENTROPY_BATTERY] >= 0:
+        for j in range(n):
+            r[XS_L_B, j] = xlog2x(r[XS_EG, j] + r[XS_GE, j])
+    if steer:
+        for j in range(n):
+            r[XS_L_EG, j] = xlog2x(r[XS_EG, j])
+        for j in range(n):
+            r[XS_L_GE, j] = xlog2x(r[XS_GE, j])
+        for j in range(n):
+            r[XS_JOINT, j] = steering_joint_xstate(r[XS_L_GG, j], r[XS_L_EG, j], r[XS_L_GE, j],
+                                                   r[XS_L_EE, j], 2.0 * r[XS_COH, j])
+    if need_m_nz:
+        for j in range(n):
+            r[XS_M_NZ, j] = marginal_term(r[XS_NZ, j])
+    if slot[STEERING_BA] >= 0:
+        for j in range(n):
+            r[XS_M_SZ, j] = marginal_term(r[XS_SZ, j])
+
+    if slot[ENERGY] >= 0:
+        o = out[slot[ENERGY], p, start:start + n]
+        for j in range(n):
+            o[j] = r[XS_ENERGY, j]
+    if slot[ERGOTROPY] >= 0:
+        o = out[slot[ERGOTROPY], p, start:start + n]
+        for j in range(n):
+            o[j] = ergotropy(r[XS_ENERGY, j], r[XS_GG, j], r[XS_EG, j] + r[XS_GE, j],
+                             r[XS_EE, j], 0.0, d0, d1, d2, d3)
+    if slot[EFFICIENCY] >= 0:
+        o = out[slot[EFFICIENCY], p, start:start + n]
+        for j in range(n):
+            work = ergotropy(r[XS_ENERGY, j], r[XS_GG, j], r[XS_EG, j] + r[XS_GE, j],
+                             r[XS_EE, j], 0.0, d0, d1, d2, d3)
+            o[j] = efficiency(work, r[XS_ENERGY, j], threshold)
+    if slot[ERGOTROPY_LOCAL] >= 0:
+        o = out[slot[ERGOTROPY_LOCAL], p, start:start + n]
+        for j in range(n):
+            o[j] = ergotropy_local_z(delta, r[XS_NZ, j], r[XS_SZ, j])
+    if slot[ERGOTROPY_INCOHERENT_CELL] >= 0:
+        o = out[slot[ERGOTROPY_INCOHERENT_CELL], p, start:start + n]
+        for j in range(n):
+            o[j] = ergotropy_incoherent_cell(delta, r[XS_NZ, j])
+    if slot[EFFICIENCY_INCOHERENT] >= 0:
+        o = out[slot[EFFICIENCY_INCOHERENT], p, start:start + n]
+        for j in range(n):
+            o[j] = efficiency_incoherent(ergotropy_incoherent_cell(delta, r[XS_NZ, j]),
+                                         r[XS_ENERGY, j], threshold)
+    if slot[ENTROPY_CELL] >= 0:
+        o = out[slot[ENTROPY_CELL], p, start:start + n]
+        for j in range(n):
+            o[j] = entropy_cell_xstate(r[XS_M_NZ, j])
+    if slot[ENTROPY_BATTERY] >= 0:
+        o = out[slot[ENTROPY_BATTERY], p, start:start + n]
+        for j in range(n):
+            o[j] = entropy_battery_xstate(r[XS_L_GG, j], r[XS_L_B, j], r[XS_L_EE, j])
+    if slot[ENTROPY_DIAG_CELL] >= 0:
+        o = out[slot[ENTROPY_DIAG_CELL], p, start:start + n]
+        for j in range(n):
+            o[j] = entropy_cell_xstate(r[XS_M_NZ, j])
+    if slot[PURITY_CELL] >= 0:
+        o = out[slot[PURITY_CELL], p, start:start + n]
+        for j in range(n):
+            o[j] = purity_cell(0.0, 0.0, r[XS_NZ, j])
+    if slot[PURITY_BATTERY] >= 0:
+        o = out[slot[PURITY_BATTERY], p, start:start + n]
+        for j in range(n):
+            o[j] = purity_battery(r[XS_GG, j], r[XS_EG, j] + r[XS_GE, j], r[XS_EE, j], 0.0)
+    if slot[CONCURRENCE] >= 0:
+        o = out[slot[CONCURRENCE], p, start:start + n]
+        for j in range(n):
+            o[j] = concurrence_xstate(r[XS_GG, j], r[XS_EG, j], r[XS_GE, j], r[XS_EE, j])
+    if slot[STEERING_AB] >= 0:
+        o = out[slot[STEERING_AB], p, start:start + n]
+        for j in range(n):
+            o[j] = steering_xstate(r[XS_JOINT, j], r[XS_M_NZ, j])
+    if slot[STEERING_BA] >= 0:
+        o = out[slot[STEERING_BA], p, start:start + n]
+        for j in range(n):
+            o[j] = steering_xstate(r[XS_JOINT, j], r[XS_M_SZ, j])
+    if slot[POWER] >= 0:
+        o = out[slot[POWER], p, start:start + n]
+        tb = t[start:start + n]
+        for j in range(n):
+            o[j] = power(r[XS_ENERGY, j], tb[j])

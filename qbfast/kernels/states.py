@@ -8,9 +8,9 @@ summary array (rows :data:`.metrics.ENERGY_ROW` ... :data:`.metrics.CONC`).
   concurrence C = 2 |psi_ee psi_gg - psi_eg psi_ge|.
 - :func:`xstate_summary`: the cavity model's sector amplitudes (c1, c2, c3, c4) of
   (|n,gg>, |n-1,eg>, |n-1,ge>, |n-2,ee>). Tracing out the cavity gives the X state
-  rho_B = diag(|c4|^2, [[|c2|^2, c2 c3*], [c3 c2*, |c3|^2]], |c1|^2) with spectrum
-  (|c1|^2, |c2|^2 + |c3|^2, |c4|^2, 0), concurrence 2 max(0, |c2||c3| - |c1||c4|),
-  no transverse Bloch components and c_x = c_y = 2 Re(c2 c3*).
+  rho_B = diag(|c4|^2, [[|c2|^2, c2 c3*], [c3 c2*, |c3|^2]], |c1|^2), fixed by its four
+  populations and Re(c2 c3*); it has its own summary rows (``XS_*``) and metric writer
+  (:func:`.metrics.write_block_xstate`).
 
 Pauli conventions: basis (|e>, |g>), sigma_z|e> = +|e>; <sigma_x> = 2 Re rho_eg,
 <sigma_y> = -2 Im rho_eg, <sigma_z> = rho_ee - rho_gg. Complex amplitudes are passed as
@@ -27,6 +27,7 @@ import numpy as np
 from ._jit import kernel, leaf
 from .metrics import energy
 from .metrics import CONC, CX, CY, CZ, ENERGY_ROW, NX, NY, NZ, R0, R1, R2, R3, SX, SY, SZ
+from .metrics import XS_COH, XS_EE, XS_EG, XS_ENERGY, XS_GE, XS_GG, XS_NZ, XS_SZ
 
 
 @kernel
@@ -72,34 +73,21 @@ def pure_state_summary(summary, j, hb, ar, ai, br, bi, cr, ci, dr, di):
     summary[R0, j] = pa + pb + pc + pd
 
 
-@kernel
-def xstate_constant_rows(summary):
-    """The rows that are 0 for every cavity X state (the fourth eigenvalue and the transverse
-    Bloch components); set once per scratch array (see :func:`pure_state_constant_rows`)."""
-    summary[R3, :] = 0.0
-    summary[NX, :] = 0.0
-    summary[NY, :] = 0.0
-    summary[SX, :] = 0.0
-    summary[SY, :] = 0.0
-
-
 @leaf
-def xstate_summary(summary, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i):
-    """Summary of the cavity model's battery X state into summary[:, j]
-    (the rows of :func:`xstate_constant_rows` must have been set)."""
+def xstate_summary(rows, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i):
+    """The cavity X state's summary rows (:data:`.metrics.XS_ENERGY` .. :data:`.metrics.XS_SZ`)
+    into rows[:, j]: energy, the populations p_gg, p_eg, p_ge, p_ee, coh = Re rho_{eg,ge} and
+    the Bloch z components n_z, s_z."""
     p_gg = c1r * c1r + c1i * c1i
     p_eg = c2r * c2r + c2i * c2i
     p_ge = c3r * c3r + c3i * c3i
     p_ee = c4r * c4r + c4i * c4i
     coh_re = c2r * c3r + c2i * c3i  # Re rho_{eg,ge} = Re(c2 c3*)
-    summary[ENERGY_ROW, j] = energy(hb, p_ee, p_eg, p_ge, coh_re)
-    summary[R0, j] = p_gg
-    summary[R1, j] = p_eg + p_ge
-    summary[R2, j] = p_ee
-    summary[NZ, j] = p_ee + p_eg - p_ge - p_gg
-    summary[SZ, j] = p_ee + p_ge - p_eg - p_gg
-    summary[CX, j] = 2.0 * coh_re
-    summary[CY, j] = 2.0 * coh_re
-    summary[CZ, j] = p_ee + p_gg - p_eg - p_ge
-    # |c2||c3| - |c1||c4| = sqrt(p_eg p_ge) - sqrt(p_gg p_ee)
-    summary[CONC, j] = 2.0 * max(0.0, np.sqrt(p_eg * p_ge) - np.sqrt(p_gg * p_ee))
+    rows[XS_ENERGY, j] = energy(hb, p_ee, p_eg, p_ge, coh_re)
+    rows[XS_GG, j] = p_gg
+    rows[XS_EG, j] = p_eg
+    rows[XS_GE, j] = p_ge
+    rows[XS_EE, j] = p_ee
+    rows[XS_COH, j] = coh_re
+    rows[XS_NZ, j] = p_ee + p_eg - p_ge - p_gg
+    rows[XS_SZ, j] = p_ee + p_ge - p_eg - p_gg

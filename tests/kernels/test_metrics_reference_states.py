@@ -4,9 +4,8 @@
   reference values of physics.md section 4), and on random mixed states against the
   outcome-probability definition H(sigma_i^b | sigma_i^a) = H(joint) - H(marginal of a).
 - ``write_block``: every one of the 15 metrics from the state summary of random mixed states
-  (and X states of the cavity's form, with the X-state shortcut) against the definitions
-  applied to the density matrix itself (NumPy/QuTiP),
-  the NaN rules and the metric selection by ``slot``.
+  against the definitions applied to the density matrix itself (NumPy/QuTiP), the NaN rules
+  and the metric selection by ``slot``. (The cavity's X-state writer: test_metrics_xstate.py.)
 """
 
 from __future__ import annotations
@@ -124,22 +123,10 @@ def test_product_state_on_axis_gives_exactly_two():
 
 
 # ----------------------------------------------------------------------------- write_block
-def random_x_state(rng: np.random.Generator) -> np.ndarray:
-    """A random state of the cavity model's form: diag(p_ee, [[p_eg, coh], [coh*, p_ge]], p_gg)."""
-    c = rng.normal(size=4) + 1j * rng.normal(size=4)
-    c /= np.linalg.norm(c)  # (c1, c2, c3, c4) of (gg, eg, ge, ee), as in the cavity sector
-    rho = np.zeros((4, 4), dtype=complex)
-    rho[0, 0] = abs(c[3]) ** 2
-    rho[3, 3] = abs(c[0]) ** 2
-    rho[1:3, 1:3] = np.outer(c[1:3], c[1:3].conj())
-    return rho
-
-
 def summary_quantities(rho: np.ndarray, hb: np.ndarray, concurrence: float) -> dict[str, float]:
     """Every quantity a state-summary row may hold, computed here with NumPy."""
     n, s, c = ref.bloch_summary(rho)
-    r = np.linalg.eigvalsh(rho)[::-1]  # descending: for an X state of the cavity's form the
-    # last is its zero eigenvalue, in R3 as the X-state route of write_block expects
+    r = np.linalg.eigvalsh(rho)[::-1]
     exp_h = float(np.real(np.trace(hb @ rho)))
     return {
         "EXP_H": exp_h, "ENERGY_ROW": exp_h - float(np.real(hb[3, 3])),
@@ -164,7 +151,7 @@ def summary_of(rhos: list[np.ndarray], hb: np.ndarray, concurrences) -> np.ndarr
     return summary
 
 
-def run_write_block(rhos, hb, delta, t, concurrences, x_state=False, slot=None):
+def run_write_block(rhos, hb, delta, t, concurrences, slot=None):
     """Call write_block for one parameter point and len(rhos) times; returns out (M, 1, T).
 
     Arguments are passed by name, so a reordered signature still works; a parameter this test
@@ -176,7 +163,7 @@ def run_write_block(rhos, hb, delta, t, concurrences, x_state=False, slot=None):
     out = np.full((int(np.max(slot)) + 1, 1, n), -123.0)
     known = {
         "out": out, "slot": slot, "p": 0, "start": 0, "t": np.asarray(t, dtype=float),
-        "summary": summary_of(rhos, hb, concurrences), "n": n, "x_state": x_state,
+        "summary": summary_of(rhos, hb, concurrences), "n": n,
         "delta": delta, "threshold": 1e-12 * max(abs(delta), float(np.max(np.abs(e)))),
         "e_init": float(np.real(hb[3, 3])), "spectrum": (e[0], e[1], e[2], e[3]),
         # scratch rows (documented as such in write_block's docstring)
@@ -213,18 +200,6 @@ def test_write_block_random_states(rank):
         t = np.concatenate([[0.0], np.sort(rng.uniform(0.1, 5, 4))])
         conc = rng.uniform(size=5)  # write_block only stores the route's concurrence
         out = run_write_block(rhos, hb, delta, t, conc)
-        assert_block_matches(out, rhos, hb, delta, t, conc)
-
-
-def test_write_block_x_states():
-    rng = np.random.default_rng(99)
-    for _ in range(10):
-        rhos = [random_x_state(rng) for _ in range(6)]
-        hb = random_hermitian(rng)
-        delta = rng.uniform(0.2, 2)
-        t = np.linspace(0.0, 3.0, 6)
-        conc = rng.uniform(size=6)
-        out = run_write_block(rhos, hb, delta, t, conc, x_state=True)
         assert_block_matches(out, rhos, hb, delta, t, conc)
 
 

@@ -1,14 +1,169 @@
-"""The X-state shortcuts of the steering formula equal the general formula on X states."""
+"""The cavity X-state route of the metrics: ``write_block_xstate`` and its ``*_xstate`` formulas.
+
+- every one of the 15 metrics from the X-state summary rows against the definitions applied to
+  the density matrix itself (tests/independent_reference.py: NumPy/QuTiP, steering by outcome
+  probabilities, Yu-Eberly concurrence), on random and edge-case X states;
+- every metric requested alone (and a few subsets) equals the same metric of a full request, so
+  the shared terms computed only when needed are computed whenever needed;
+- the steering shortcut against the general formula :func:`steering_pair`.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import importlib.util
+import sys
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from qbfast.kernels import metrics as mk
 from qbfast.kernels.metrics import (
+    marginal_term,
     steering_joint_xstate,
     steering_pair,
     steering_xstate,
+    write_block_xstate,
+    xlog2x,
 )
+
+
+def _load_reference():
+    """Import tests/independent_reference.py (pytest runs with --import-mode=importlib)."""
+    name = "qbfast_tests_independent_reference"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parent.parent / "independent_reference.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+ref = _load_reference()
+EE, EG, GE, GG = range(4)  # basis order (ee, eg, ge, gg)
+
+
+def x_state(c: np.ndarray) -> np.ndarray:
+    """rho_B of the cavity sector state sum_k c_k |k> over (|n,gg>, |n-1,eg>, |n-1,ge>,
+    |n-2,ee>): diag(|c4|^2, [[|c2|^2, c2 c3*], [c3 c2*, |c3|^2]], |c1|^2)."""
+    c = np.asarray(c, dtype=complex)
+    c = c / np.linalg.norm(c)
+    rho = np.zeros((4, 4), dtype=complex)
+    rho[EE, EE] = abs(c[3]) ** 2
+    rho[GG, GG] = abs(c[0]) ** 2
+    rho[EG:GE + 1, EG:GE + 1] = np.outer(c[1:3], c[1:3].conj())
+    return rho
+
+
+def edge_states() -> list[np.ndarray]:
+    s = np.sqrt(0.5)
+    return [x_state(c) for c in (
+        [1, 0, 0, 0],            # |gg>: nothing stored
+        [0, 0, 0, 1],            # |ee>: full charge
+        [0, s, s, 0],            # triplet Psi+
+        [0, s, -s, 0],           # singlet
+        [0, 1j * s, s, 0],       # Re coh = 0, |coh| = 1/2
+        [0, 1, 0, 0],            # |eg>
+        [s, 0, 0, s],            # classical mixture of gg and ee
+        [1, 1e-9, 0, 0],         # barely charged
+    )]
+
+
+def random_states(rng: np.random.Generator, k: int) -> list[np.ndarray]:
+    return [x_state(rng.normal(size=4) + 1j * rng.normal(size=4)) for _ in range(k)]
+
+
+def summary_rows(rhos: list[np.ndarray], hb: np.ndarray) -> np.ndarray:
+    """The X-state summary rows XS_ENERGY .. XS_SZ computed here with NumPy; the scratch
+    rows are filled with NaN so that reading one before writing it shows."""
+    rows = np.full((mk.N_XSUMMARY, len(rhos)), np.nan)
+    for j, rho in enumerate(rhos):
+        n, s, _ = ref.bloch_summary(rho)
+        rows[mk.XS_ENERGY, j] = np.real(np.trace(hb @ rho) - hb[GG, GG])
+        rows[mk.XS_GG, j] = rho[GG, GG].real
+        rows[mk.XS_EG, j] = rho[EG, EG].real
+        rows[mk.XS_GE, j] = rho[GE, GE].real
+        rows[mk.XS_EE, j] = rho[EE, EE].real
+        rows[mk.XS_COH, j] = rho[EG, GE].real
+        rows[mk.XS_NZ, j] = n[2]
+        rows[mk.XS_SZ, j] = s[2]
+    return rows
+
+
+def run(rhos, hb, delta, t, slot=None) -> np.ndarray:
+    """write_block_xstate for one parameter point at a start offset; returns out[:, 0, 2:]."""
+    n = len(rhos)
+    if slot is None:
+        slot = np.arange(len(ref.METRIC_NAMES), dtype=np.int64)
+    e = np.sort(np.linalg.eigvalsh(hb))
+    out = np.full((int(np.max(slot)) + 1, 1, n + 4), -123.0)
+    t_full = np.concatenate([[-1.0, -1.0], np.asarray(t, dtype=float), [-1.0, -1.0]])
+    threshold = 1e-12 * max(abs(delta), float(np.max(np.abs(e))))
+    write_block_xstate(out, slot, 0, 2, t_full, summary_rows(rhos, hb), n, delta, threshold,
+                       float(np.real(hb[GG, GG])), (e[0], e[1], e[2], e[3]))
+    assert np.all(out[:, 0, :2] == -123.0) and np.all(out[:, 0, n + 2:] == -123.0), \
+        "wrote outside its block"
+    return out[:, 0, 2:n + 2]
+
+
+def random_battery_h(rng: np.random.Generator) -> np.ndarray:
+    """A cavity battery Hamiltonian with random Delta, J1, J2 (physics.md eq. 23)."""
+    return ref.cavity_battery_h(rng.uniform(0.2, 2.0), rng.uniform(-1.5, 1.5),
+                                rng.uniform(-1.5, 2.0))
+
+
+def assert_matches_definitions(got, rhos, hb, delta, t):
+    for j, rho in enumerate(rhos):
+        expected = ref.metrics_from_rho(rho, hb, delta, t[j], ref.concurrence_x(rho))
+        for m, name in enumerate(ref.METRIC_NAMES):
+            np.testing.assert_allclose(got[m, j], expected[name], rtol=1e-10, atol=1e-12,
+                                       equal_nan=True, err_msg=f"{name}, state {j}")
+
+
+def test_random_x_states_match_definitions():
+    rng = np.random.default_rng(99)
+    for _ in range(10):
+        rhos = random_states(rng, 6)
+        hb = random_battery_h(rng)
+        delta = rng.uniform(-2, 2)
+        t = np.concatenate([[0.0], np.sort(rng.uniform(0.1, 5, 5))])
+        assert_matches_definitions(run(rhos, hb, delta, t), rhos, hb, delta, t)
+
+
+@pytest.mark.parametrize("accounting", ["interacting", "bare"])
+def test_edge_states_match_definitions(accounting):
+    rhos = edge_states()
+    hb = ref.cavity_battery_h(1.0, 1.0, 1.0) if accounting == "interacting" else ref.bare_h(1.0)
+    t = np.linspace(0.0, 3.0, len(rhos))
+    got = run(rhos, hb, 1.0, t)
+    assert_matches_definitions(got, rhos, hb, 1.0, t)
+    names = list(ref.METRIC_NAMES)
+    # |gg> at t = 0: nothing stored, efficiencies and power undefined
+    assert got[names.index("energy"), 0] == 0.0
+    for name in ("efficiency", "efficiency_incoherent", "power"):
+        assert np.isnan(got[names.index(name), 0]), name
+    # Bell states: maximal concurrence, steering sum 0
+    for j in (2, 3):
+        assert got[names.index("concurrence"), j] == pytest.approx(1.0, abs=1e-15)
+        assert got[names.index("steering_ab"), j] == pytest.approx(0.0, abs=1e-14)
+
+
+@pytest.mark.parametrize("wanted", [[name] for name in ref.METRIC_NAMES] + [
+    ["steering_ba", "energy"], ["entropy_battery", "steering_ab"],
+    ["entropy_diag_cell", "concurrence"], ["power", "entropy_cell", "steering_ba"]])
+def test_any_subset_of_metrics_gives_the_full_values(wanted):
+    rng = np.random.default_rng(5)
+    rhos = random_states(rng, 5)
+    hb = random_battery_h(rng)
+    t = [0.0, 0.5, 1.0, 1.5, 2.0]
+    full = run(rhos, hb, 0.8, t)
+    slot = np.full(len(ref.METRIC_NAMES), -1, dtype=np.int64)
+    for i, name in enumerate(wanted):
+        slot[ref.METRIC_NAMES.index(name)] = i
+    got = run(rhos, hb, 0.8, t, slot=slot)
+    for i, name in enumerate(wanted):
+        np.testing.assert_array_equal(got[i], full[ref.METRIC_NAMES.index(name)], err_msg=name)
 
 
 def test_xstate_steering_equals_general_formula():
@@ -23,6 +178,7 @@ def test_xstate_steering_equals_general_formula():
         cz = p_ee + p_gg - p_eg - p_ge
         c_perp = 2 * coh
         i_ab, i_ba = steering_pair(0.0, 0.0, nz, 0.0, 0.0, sz, c_perp, c_perp, cz)
-        joint = steering_joint_xstate(nz, sz, c_perp, cz)
-        assert abs(steering_xstate(joint, nz) - i_ab) < 1e-13
-        assert abs(steering_xstate(joint, sz) - i_ba) < 1e-13
+        joint = steering_joint_xstate(xlog2x(p_gg), xlog2x(p_eg), xlog2x(p_ge), xlog2x(p_ee),
+                                      c_perp)
+        assert abs(steering_xstate(joint, marginal_term(nz)) - i_ab) < 1e-13
+        assert abs(steering_xstate(joint, marginal_term(sz)) - i_ba) < 1e-13
