@@ -120,7 +120,7 @@ class Grid:
         if self.model.name == "cavity":
             cavity_grid(table, self.t, bare, slot, out, numba.get_num_threads())
         elif self.protocol == "drive":
-            field_drive_grid(table, self.t, bare, slot, out)
+            field_drive_grid(table, self.t, bare, slot, out, numba.get_num_threads())
         else:
             if self.max_step is None:
                 steps = default_max_step(*table.T)

@@ -17,6 +17,10 @@ The cavity model's X state has its own, smaller summary (rows ``XS_*``, written 
 and one coherence, every entropy becomes a sum of x log x over populations, which it shares
 between metrics (11 logarithms per point instead of 15; see the ``*_xstate`` functions).
 
+The field model's "drive" state is a product of two equal pure qubit states; it also has its
+own summary (rows ``PS_*``, :func:`.states.product_state_summary`) and writer
+:func:`write_block_product` (4 logarithms per point).
+
 Besides the summary, a metric may need the battery Hamiltonian's ascending eigenvalues
 e0..e3, its value in the initial state e_init = <gg|H_b|gg>, Delta, and the time t.
 
@@ -476,3 +480,107 @@ def write_block_xstate(out, slot, p, start, t, rows, n, delta, threshold, e_init
         tb = t[start:start + n]
         for j in range(n):
             o[j] = power(r[XS_ENERGY, j], tb[j])
+
+
+# --- the field model's product state (protocol "drive") ----------------------------------------
+#
+# psi = phi x phi with phi = cos A1 |g> - i sin A1 |e> (paper eq. 16). Each cell is pure with
+# Bloch vector (0, n_y, n_z), n_y = sin 2 A1, n_z = sin^2 A1 - cos^2 A1; rho_B is pure and
+# unentangled. Rows PS_ENERGY .. PS_NY are written by .states.product_state_summary; PS_H_Y and
+# PS_H_Z are scratch of write_block_product.
+PS_ENERGY, PS_PE, PS_PG, PS_NY = range(4)
+PS_H_Y, PS_H_Z = range(4, 6)
+N_PSUMMARY = 6
+
+
+@leaf
+def outcome_entropy(p_plus, p_minus):
+    """Shannon entropy -p_+ log2 p_+ - p_- log2 p_-, bits, of a two-outcome distribution given
+    both probabilities (each computed directly, so that neither is a difference near 0)."""
+    return -(xlog2x(p_plus) + xlog2x(p_minus))
+
+
+@leaf
+def steering_product(h_x, h_y, h_z):
+    """Entropic steering sum of a product state, bits: the outcomes of sigma_i^a and sigma_i^b
+    are independent, so H(sigma_i^b | sigma_i^a) = H(sigma_i^b) = h((1 + s_i)/2) and
+    I = sum_i h((1 + s_i)/2) (= physics.md section 4 with c_i = n_i s_i); equal for a->b and
+    b->a when both cells are in the same state. ``h_i`` = h((1 + s_i)/2)."""
+    return h_x + h_y + h_z
+
+
+@kernel
+def write_block_product(out, slot, p, start, t, rows, n, delta, threshold, e_init, spectrum):
+    """:func:`write_block` for the drive protocol's pure product state phi x phi, from the
+    summary rows PS_* (rows 0-3 filled for columns j < n; rows 4-5 are scratch).
+
+    Exact for this state: rho_B and each cell are pure, so the von Neumann entropies and the
+    concurrence are 0 and the purities 1; the spectrum of rho_B is (1, 0, 0, 0); the steering
+    sum is :func:`steering_product` with h_x = h(1/2) = 1. The logarithms left are those of
+    h((1 + n_y)/2) and h((1 + n_z)/2) = h(p_e), shared by steering and entropy_diag_cell.
+    """
+    d0 = spectrum[0] - e_init
+    d1 = spectrum[1] - e_init
+    d2 = spectrum[2] - e_init
+    d3 = spectrum[3] - e_init
+    r = rows
+    steer = slot[STEERING_AB] >= 0 or slot[STEERING_BA] >= 0
+    if steer or slot[ENTROPY_DIAG_CELL] >= 0:
+        for j in range(n):
+            r[PS_H_Z, j] = outcome_entropy(r[PS_PE, j], r[PS_PG, j])
+    if steer:
+        for j in range(n):
+            r[PS_H_Y, j] = outcome_entropy(0.5 * (1.0 + r[PS_NY, j]), 0.5 * (1.0 - r[PS_NY, j]))
+
+    if slot[ENERGY] >= 0:
+        o = out[slot[ENERGY], p, start:start + n]
+        for j in range(n):
+            o[j] = r[PS_ENERGY, j]
+    if slot[ERGOTROPY] >= 0:
+        o = out[slot[ERGOTROPY], p, start:start + n]
+        for j in range(n):
+            o[j] = ergotropy(r[PS_ENERGY, j], 1.0, 0.0, 0.0, 0.0, d0, d1, d2, d3)
+    if slot[EFFICIENCY] >= 0:
+        o = out[slot[EFFICIENCY], p, start:start + n]
+        for j in range(n):
+            work = ergotropy(r[PS_ENERGY, j], 1.0, 0.0, 0.0, 0.0, d0, d1, d2, d3)
+            o[j] = efficiency(work, r[PS_ENERGY, j], threshold)
+    if slot[ERGOTROPY_LOCAL] >= 0:
+        o = out[slot[ERGOTROPY_LOCAL], p, start:start + n]
+        for j in range(n):
+            nz = r[PS_PE, j] - r[PS_PG, j]
+            o[j] = ergotropy_local(delta, 0.0, r[PS_NY, j], nz, 0.0, r[PS_NY, j], nz)
+    if slot[ERGOTROPY_INCOHERENT_CELL] >= 0:
+        o = out[slot[ERGOTROPY_INCOHERENT_CELL], p, start:start + n]
+        for j in range(n):
+            o[j] = ergotropy_incoherent_cell(delta, r[PS_PE, j] - r[PS_PG, j])
+    if slot[EFFICIENCY_INCOHERENT] >= 0:
+        o = out[slot[EFFICIENCY_INCOHERENT], p, start:start + n]
+        for j in range(n):
+            work = ergotropy_incoherent_cell(delta, r[PS_PE, j] - r[PS_PG, j])
+            o[j] = efficiency_incoherent(work, r[PS_ENERGY, j], threshold)
+    if slot[ENTROPY_CELL] >= 0:  # a pure cell
+        out[slot[ENTROPY_CELL], p, start:start + n] = 0.0
+    if slot[ENTROPY_BATTERY] >= 0:  # a pure rho_B
+        out[slot[ENTROPY_BATTERY], p, start:start + n] = 0.0
+    if slot[ENTROPY_DIAG_CELL] >= 0:
+        o = out[slot[ENTROPY_DIAG_CELL], p, start:start + n]
+        for j in range(n):
+            o[j] = r[PS_H_Z, j]
+    if slot[PURITY_CELL] >= 0:
+        out[slot[PURITY_CELL], p, start:start + n] = 1.0
+    if slot[PURITY_BATTERY] >= 0:
+        out[slot[PURITY_BATTERY], p, start:start + n] = 1.0
+    if slot[CONCURRENCE] >= 0:  # a product state
+        out[slot[CONCURRENCE], p, start:start + n] = 0.0
+    if steer:
+        for k in (STEERING_AB, STEERING_BA):
+            if slot[k] >= 0:
+                o = out[slot[k], p, start:start + n]
+                for j in range(n):
+                    o[j] = steering_product(1.0, r[PS_H_Y, j], r[PS_H_Z, j])
+    if slot[POWER] >= 0:
+        o = out[slot[POWER], p, start:start + n]
+        tb = t[start:start + n]
+        for j in range(n):
+            o[j] = power(r[PS_ENERGY, j], tb[j])

@@ -6,6 +6,9 @@ summary array (rows :data:`.metrics.ENERGY_ROW` ... :data:`.metrics.CONC`).
 - :func:`pure_state_summary`: a pure two-qubit state psi = (psi_ee, psi_eg, psi_ge, psi_gg)
   (field model, both protocols). rho_B = |psi><psi| has spectrum (|psi|^2, 0, 0, 0);
   concurrence C = 2 |psi_ee psi_gg - psi_eg psi_ge|.
+- :func:`product_state_summary`: the field drive state phi x phi, phi = c |g> - i s |e>
+  (c = cos A1, s = sin A1, paper eq. 16); summary rows ``PS_*`` for
+  :func:`.metrics.write_block_product`.
 - :func:`xstate_summary`: the cavity model's sector amplitudes (c1, c2, c3, c4) of
   (|n,gg>, |n-1,eg>, |n-1,ge>, |n-2,ee>). Tracing out the cavity gives the X state
   rho_B = diag(|c4|^2, [[|c2|^2, c2 c3*], [c3 c2*, |c3|^2]], |c1|^2), fixed by its four
@@ -27,6 +30,7 @@ import numpy as np
 from ._jit import kernel, leaf
 from .metrics import energy
 from .metrics import CONC, CX, CY, CZ, ENERGY_ROW, NX, NY, NZ, R0, R1, R2, R3, SX, SY, SZ
+from .metrics import PS_ENERGY, PS_NY, PS_PE, PS_PG
 from .metrics import XS_COH, XS_EE, XS_EG, XS_ENERGY, XS_GE, XS_GG, XS_NZ, XS_SZ
 
 
@@ -91,3 +95,20 @@ def xstate_summary(rows, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i):
     rows[XS_COH, j] = coh_re
     rows[XS_NZ, j] = p_ee + p_eg - p_ge - p_gg
     rows[XS_SZ, j] = p_ee + p_ge - p_eg - p_gg
+
+
+@leaf
+def product_state_summary(rows, j, hb, s, c):
+    """The drive state's summary rows (:data:`.metrics.PS_ENERGY` .. :data:`.metrics.PS_NY`)
+    into rows[:, j], for phi = c |g> - i s |e> in both cells: energy, the cell populations
+    p_e = s^2, p_g = c^2 and n_y = <sigma_y> = -2 Im rho_eg = 2 s c.
+
+    psi = phi x phi = (-s^2, -i s c, -i s c, c^2): p_ee = s^4, p_eg = p_ge = s^2 c^2 and
+    Re rho_{eg,ge} = s^2 c^2."""
+    p_e = s * s
+    p_g = c * c
+    mixed = p_e * p_g
+    rows[PS_ENERGY, j] = energy(hb, p_e * p_e, mixed, mixed, mixed)
+    rows[PS_PE, j] = p_e
+    rows[PS_PG, j] = p_g
+    rows[PS_NY, j] = 2.0 * s * c
