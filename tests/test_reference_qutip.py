@@ -18,30 +18,14 @@ propagated through the division. The documented NaN rules are checked at every p
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
-from pathlib import Path
 
+import independent_reference as ref  # tests/ is on pytest's pythonpath
 import numpy as np
 import pytest
 import qutip
 
 import qbfast
 
-
-def _load_reference():
-    """Import tests/independent_reference.py (pytest runs with --import-mode=importlib)."""
-    name = "qbfast_tests_independent_reference"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parent / "independent_reference.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-ref = _load_reference()
 GG, METRIC_NAMES, SZ, I2 = ref.GG, ref.METRIC_NAMES, ref.SZ, ref.I2
 assert_x_state, bare_h, cavity_battery_h = ref.assert_x_state, ref.bare_h, ref.cavity_battery_h
 concurrence_pure, concurrence_x = ref.concurrence_pure, ref.concurrence_x

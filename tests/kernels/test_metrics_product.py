@@ -10,33 +10,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import independent_reference as ref  # tests/ is on pytest's pythonpath
 import numba
 import numpy as np
 import pytest
 
 from qbfast.kernels import metrics as mk
-from qbfast.kernels.metrics import outcome_entropy, steering_pair, steering_product
-from qbfast.kernels.metrics import write_block_product
+from qbfast.kernels.metrics import (
+    outcome_entropy,
+    steering_pair,
+    steering_product,
+    write_block_product,
+)
 from qbfast.kernels.states import product_state_summary
 
-
-def _load_reference():
-    """Import tests/independent_reference.py (pytest runs with --import-mode=importlib)."""
-    name = "qbfast_tests_independent_reference"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parent.parent / "independent_reference.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-ref = _load_reference()
 KET_E = np.array([1.0, 0.0], dtype=complex)
 KET_G = np.array([0.0, 1.0], dtype=complex)
 

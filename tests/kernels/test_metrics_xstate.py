@@ -10,10 +10,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+import independent_reference as ref  # tests/ is on pytest's pythonpath
 import numpy as np
 import pytest
 
@@ -27,20 +24,6 @@ from qbfast.kernels.metrics import (
     xlog2x,
 )
 
-
-def _load_reference():
-    """Import tests/independent_reference.py (pytest runs with --import-mode=importlib)."""
-    name = "qbfast_tests_independent_reference"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parent.parent / "independent_reference.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-ref = _load_reference()
 EE, EG, GE, GG = range(4)  # basis order (ee, eg, ge, gg)
 
 
