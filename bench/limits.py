@@ -1,0 +1,140 @@
+"""What limits the in-memory kernels: ``python -m bench.limits``.
+
+For the cavity kernel and the field "drive" kernel (all 15 metrics, float64, the main grid of
+``bench.kernels``: 1024 parameter sets x 2048 times, a 252 MB output), with one thread and with
+all threads, it prints points per second of
+
+- ``kernel``: the grid kernel of ``qbfast.kernels.grid`` writing the large output (what
+  ``qbfast.sweep(..., out=)`` runs, without the API's validation and Dataset construction);
+- ``compute only``: the same kernel on a grid of 16 parameter sets, called repeatedly: its
+  3.9 MB output stays in the (L3) cache, so this is arithmetic, logarithms and phases without
+  memory traffic (calls of 0.2-0.5 ms, so the cost of starting the threads is a few %);
+- ``store ceiling``: a kernel that only stores, into the same 15 output streams, in the same
+  blocks of ``T_BLOCK`` times as the real kernels (memory bandwidth for this write pattern);
+- ``no overlap``: 1 / (1/compute + 1/store), what the kernel would reach if its stores did not
+  overlap its arithmetic at all.
+
+Variants are timed in interleaved rounds (median of ``--repeats``), so that load from other
+processes hits all of them alike. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+from qbfast.api import Grid
+from qbfast.kernels._jit import _OPTIONS
+from qbfast.kernels.grid import T_BLOCK, cavity_grid, field_drive_grid
+from qbfast.params import N_METRICS
+
+_opts = {k: v for k, v in _OPTIONS.items() if k != "cache"}
+
+
+@numba.njit(parallel=True, **_opts)
+def store_only(out, t, n_threads):
+    """out[m, p, :] = t + m for every metric m and point p, in the kernels' pattern: jobs of
+    (point, block of T_BLOCK times) dealt round-robin to the threads, each job storing its
+    block of every metric row."""
+    n_points = out.shape[1]
+    n_t = t.shape[0]
+    n_blocks = (n_t + T_BLOCK - 1) // T_BLOCK
+    n_jobs = n_points * n_blocks
+    n_workers = max(1, min(n_threads, n_jobs))
+    for worker in numba.prange(n_workers):
+        for job in range(worker, n_jobs, n_workers):
+            p = job // n_blocks
+            start = (job % n_blocks) * T_BLOCK
+            n = min(T_BLOCK, n_t - start)
+            tb = t[start:start + n]
+            for m in range(out.shape[0]):
+                o = out[m, p, start:start + n]
+                for j in range(n):
+                    o[j] = tb[j] + m
+
+
+def _cavity_table(n_points: int, t: np.ndarray) -> np.ndarray:
+    n_n = max(1, min(8, n_points))
+    return Grid("cavity", t, n=list(range(1, n_n + 1)), J1=0.75,
+                J2=np.linspace(0.0, 2.0, max(1, n_points // n_n))).parameter_table()
+
+
+def _drive_table(n_points: int, t: np.ndarray) -> np.ndarray:
+    n_b = max(1, min(8, n_points))
+    return Grid("field", t, A=np.linspace(0.5, 2.0, max(1, n_points // n_b)), g=0.5,
+                B=np.linspace(0.0, 2.0, n_b)).parameter_table()
+
+
+def _runner(model: str, table: np.ndarray, t: np.ndarray, threads: int) -> Callable[[], None]:
+    slot = np.arange(N_METRICS, dtype=np.int64)
+    out = np.empty((N_METRICS, table.shape[0], t.size))
+    if model == "cavity":
+        return lambda: cavity_grid(table, t, False, slot, out, threads)
+    return lambda: field_drive_grid(table, t, False, slot, out, threads)
+
+
+def _rates(fns: dict[str, tuple[Callable[[], None], int]], repeats: int) -> dict[str, float]:
+    """Median points/s of each (callable, points per call), timed in interleaved rounds."""
+    for fn, _ in fns.values():
+        fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for key, (fn, points) in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[key].append(points / (time.perf_counter() - start))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def measure(model: str, n_points: int, n_t: int, threads: int, repeats: int) -> dict[str, float]:
+    numba.set_num_threads(threads)
+    t = np.linspace(0.0, 20.0 if model == "cavity" else 10.0, n_t)
+    make_table = _cavity_table if model == "cavity" else _drive_table
+    big = make_table(n_points, t)
+    small = make_table(16, t)
+    calls = max(1, big.shape[0] // small.shape[0])
+    small_fn = _runner(model, small, t, threads)
+
+    def compute_only() -> None:
+        for _ in range(calls):
+            small_fn()
+
+    store_out = np.empty((N_METRICS, big.shape[0], n_t))
+    rates = _rates({
+        "kernel": (_runner(model, big, t, threads), big.shape[0] * n_t),
+        "compute only": (compute_only, calls * small.shape[0] * n_t),
+        "store ceiling": (lambda: store_only(store_out, t, threads), big.shape[0] * n_t),
+    }, repeats)
+    rates["no overlap"] = 1.0 / (1.0 / rates["compute only"] + 1.0 / rates["store ceiling"])
+    return rates
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.limits", description=__doc__.split("\n")[0])
+    p.add_argument("--points", type=int, default=1024, help="parameter sets of the large grid")
+    p.add_argument("--times", type=int, default=2048)
+    p.add_argument("--repeats", type=int, default=9)
+    p.add_argument("--models", nargs="+", default=["cavity", "drive"], choices=["cavity", "drive"])
+    args = p.parse_args(argv)
+    cores = numba.config.NUMBA_NUM_THREADS
+    print(f"qbfast kernel limits (python -m bench.limits): {args.points} x {args.times} points, "
+          f"15 float64 metrics ({15 * 8} bytes per point), T_BLOCK = {T_BLOCK}, median of "
+          f"{args.repeats} interleaved rounds")
+    print(f"{'model':8s} {'threads':>7s} {'kernel':>12s} {'compute only':>13s} "
+          f"{'store ceiling':>14s} {'no overlap':>11s}   (M points/s; ns per point per thread)")
+    for model in args.models:
+        for threads in sorted({1, cores}):
+            r = measure(model, args.points, args.times, threads, args.repeats)
+            cells = [f"{r[k] / 1e6:7.1f} ({threads / r[k] * 1e9:4.1f})"
+                     for k in ("kernel", "compute only", "store ceiling", "no overlap")]
+            print(f"{model:8s} {threads:7d} {cells[0]:>12s} {cells[1]:>13s} {cells[2]:>14s} "
+                  f"{cells[3]:>11s}")
+
+
+if __name__ == "__main__":
+    main()
