@@ -4,18 +4,23 @@ The client only plans and watches: it creates (or checks) the store, submits one
 missing chunk with ``client.map``, and follows them with ``as_completed``. A task computes its
 chunk with the Numba kernel (float64), reduces along t if asked, writes the chunk's region and
 then its ``done`` marker into the store, and returns a few numbers; data never travel back
-through the client. Workers run Numba with ``numba_threads`` threads per Dask thread so that
+through the client. With [reduce] alone a task computes its (larger) chunk in blocks of
+bounded memory, each reduced while it is in cache; each worker process keeps the store's Zarr
+arrays open from one task to the next (keyed by the store's id, so a store created again at
+the same path is opened again). Workers run Numba with ``numba_threads`` threads per Dask thread so that
 Dask threads x Numba threads does not exceed the cores of a host.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -38,51 +43,146 @@ class RunError(RuntimeError):
 
 # ---- work of one chunk (runs on a worker) ------------------------------------------------------
 
-def compute_chunk(spec: Spec, index: tuple[int, ...]
+#: [reduce] without the series: a task computes its chunk in blocks of parameter points whose
+#: series (float64, all metrics) take at most this many bytes (at least one point), reducing
+#: each block before the next, so a task's memory does not grow with its chunk.
+REDUCE_BLOCK_BYTES = 4 << 20
+
+
+def compute_chunk(spec: Spec, index: tuple[int, ...], block_bytes: int | None = None
                   ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Compute chunk ``index`` in float64.
 
     Returns ``(data, peaks)``: ``data[var]`` has the chunk's shape along ``var``'s dims;
     ``peaks`` is (n_peak_metrics, 2): value and flat index (in the full grid) of the chunk's
     maximum of each of ``qbfast.store.PEAK_METRICS`` present (NaN where all values are NaN).
+    Without stored series ([reduce] alone) the chunk is computed and reduced in blocks of at
+    most ``block_bytes`` (default :data:`REDUCE_BLOCK_BYTES`); the results do not depend on it.
     """
     grid = spec.chunk_grid_request(index)
     slices = spec.chunk_slices(index)
     shape = tuple(s.stop - s.start for s in slices)
-    metrics = grid.metrics
-    out = np.empty((len(metrics), grid.n_points, grid.t.size))
-    with _kernel_lock():
-        grid.compute(out)
-    series = out.reshape(len(metrics), *shape)
-    data: dict[str, np.ndarray] = {}
-    reduced: dict[str, dict[str, np.ndarray]] = {}  # metric -> suffix -> array
-    for var in spec.variables():
-        x = series[metrics.index(var.metric)]
-        if var.stat is None:
-            data[var.name] = x
-            continue
-        if var.metric not in reduced:
-            reduced[var.metric] = reduce_stats(x, grid.t, spec.reduce.stats)
-        data[var.name] = reduced[var.metric][var.suffix]
     names = _store.peak_metrics(spec)
-    peaks = None
-    if names:
-        peaks = np.full((len(names), 2), np.nan)
-        for j, name in enumerate(names):
-            x = series[metrics.index(name)]
-            k = int(np.argmax(x))  # one pass; numpy's argmax stops at the first NaN, so
-            if np.isnan(x.flat[k]):  # only then take the slower NaN-skipping route
-                k = int(np.argmax(np.where(np.isnan(x), -np.inf, x)))
-                if np.isnan(x.flat[k]):
-                    continue
-            local = np.unravel_index(k, shape)
-            flat = np.ravel_multi_index(tuple(s.start + i for s, i in zip(slices, local)),
-                                        spec.shape)
-            peaks[j] = (x.flat[k], float(flat))
+    if spec.keep_series:
+        series = _compute_series(grid)
+        data = _chunk_data(spec, grid, series, _reduced(spec, grid, series))
+        return data, _peaks(spec, grid, series, slices, names)
+    # [reduce] alone: blocks of whole rows (sub-grids of the chunk), each reduced at once
+    row_bytes = 8 * len(grid.metrics) * grid.t.size
+    rows = max(1, (block_bytes or REDUCE_BLOCK_BYTES) // row_bytes)
+    block = _block_shape(shape[:-1], rows)
+    # one buffer for all blocks: a fresh allocation per block costs page faults each time
+    # (Dask's nanny sets MALLOC_TRIM_THRESHOLD_, so freed blocks go back to the system)
+    buffer = np.empty(len(grid.metrics) * math.prod(block) * grid.t.size)
+    out: dict[str, np.ndarray] = {}
+    peaks = np.full((len(names), 2), np.nan) if names else None
+    for bindex in np.ndindex(*(-(-n // b) for n, b in zip(shape[:-1], block))):
+        local = tuple(slice(i * b, min((i + 1) * b, n)) for i, b, n in zip(bindex, block,
+                                                                             shape[:-1]))
+        sub = _sub_grid(grid, local)
+        series = _compute_series(sub, buffer)
+        for metric, stats in _reduced(spec, sub, series).items():
+            for suffix, values in stats.items():
+                key = f"{metric}_{suffix}"
+                if key not in out:
+                    out[key] = np.empty(shape[:-1], dtype=values.dtype)
+                out[key][local] = values
+        if names:
+            full = tuple(slice(c.start + b.start, c.start + b.stop)
+                         for c, b in zip(slices, local)) + (slices[-1],)
+            _merge_peaks(peaks, _peaks(spec, sub, series, full, names))
+    data = {var.name: out[f"{var.metric}_{var.suffix}"] for var in spec.variables()}
     return data, peaks
 
 
+def _compute_series(grid: Any, buffer: np.ndarray | None = None) -> np.ndarray:
+    """All metrics of ``grid``, float64, shape (n_metrics, *grid.shape), in the start of the
+    1-D float64 ``buffer`` if given."""
+    shape = (len(grid.metrics), grid.n_points, grid.t.size)
+    if buffer is None:
+        out = np.empty(shape)
+    else:
+        out = buffer[:math.prod(shape)].reshape(shape)
+    with _kernel_lock():
+        grid.compute(out)
+    return out.reshape(len(grid.metrics), *grid.shape)
+
+
+def _reduced(spec: Spec, grid: Any, series: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """metric -> suffix -> reduced array, for the metrics that [reduce] stores."""
+    if spec.reduce is None:
+        return {}
+    metrics = sorted({v.metric for v in spec.variables() if v.stat is not None},
+                     key=grid.metrics.index)
+    return {m: reduce_stats(series[grid.metrics.index(m)], grid.t, spec.reduce.stats)
+            for m in metrics}
+
+
+def _chunk_data(spec: Spec, grid: Any, series: np.ndarray,
+                reduced: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    data: dict[str, np.ndarray] = {}
+    for var in spec.variables():
+        if var.stat is None:
+            data[var.name] = series[grid.metrics.index(var.metric)]
+        else:
+            data[var.name] = reduced[var.metric][var.suffix]
+    return data
+
+
+def _peaks(spec: Spec, grid: Any, series: np.ndarray, slices: tuple[slice, ...],
+           names: tuple[str, ...]) -> np.ndarray | None:
+    """(len(names), 2): value and flat index in the full grid of the first maximum of each
+    metric over ``series`` (the sub-grid at ``slices``), NaN skipped; NaN rows if all NaN."""
+    if not names:
+        return None
+    shape = series.shape[1:]
+    peaks = np.full((len(names), 2), np.nan)
+    for j, name in enumerate(names):
+        x = series[grid.metrics.index(name)]
+        k = int(np.argmax(x))  # one pass; numpy's argmax stops at the first NaN, so
+        if np.isnan(x.flat[k]):  # only then take the slower NaN-skipping route
+            k = int(np.argmax(np.where(np.isnan(x), -np.inf, x)))
+            if np.isnan(x.flat[k]):
+                continue
+        local = np.unravel_index(k, shape)
+        flat = np.ravel_multi_index(tuple(s.start + i for s, i in zip(slices, local)),
+                                    spec.shape)
+        peaks[j] = (x.flat[k], float(flat))
+    return peaks
+
+
+def _merge_peaks(into: np.ndarray, other: np.ndarray) -> None:
+    """Keep, per metric, the larger maximum; on a tie the smaller flat index (the first in the
+    chunk's C order, as one argmax over the whole chunk gives)."""
+    for j in range(into.shape[0]):
+        v, k = other[j]
+        if np.isnan(v):
+            continue
+        if np.isnan(into[j, 0]) or v > into[j, 0] or (v == into[j, 0] and k < into[j, 1]):
+            into[j] = (v, k)
+
+
+def _block_shape(shape: tuple[int, ...], rows: int) -> tuple[int, ...]:
+    """Block lengths along ``shape`` (the swept dims of a chunk) holding at most ``rows``
+    points (at least one), filled from the last dim as chunks are."""
+    block = [1] * len(shape)
+    prod = 1
+    for i in range(len(shape) - 1, -1, -1):
+        block[i] = max(1, min(shape[i], rows // prod))
+        prod *= block[i]
+    return tuple(block)
+
+
+def _sub_grid(grid: Any, local: tuple[slice, ...]) -> Any:
+    """The block ``local`` (slices of the swept dims) of a checked grid: the same grid with
+    its swept values sliced (subsets of checked values need no new checks)."""
+    sub = copy.copy(grid)
+    sub.swept = {k: v[s] for (k, v), s in zip(grid.swept.items(), local)}
+    return sub
+
+
 _LOCK = threading.Lock()
+_OPENER = ThreadPoolExecutor(1, thread_name_prefix="qbfast-open")
 
 
 class _NoLock:
@@ -116,21 +216,26 @@ def set_numba_threads(n: int) -> int:
 
 
 def chunk_task(index: tuple[int, ...], path: str, spec: Spec, numba_threads: dict[str, int],
-               kernels: str | None = None) -> tuple[tuple[int, ...], int, float]:
+               kernels: str | None = None, identity: str | None = None
+               ) -> tuple[tuple[int, ...], int, float]:
     """A Dask task: compute one chunk and write it (data, peaks, then ``done``) into the store.
     ``numba_threads``: host -> Numba threads per Dask thread; ``kernels``: the kernel digest
-    the store was made with (a worker with other kernel code refuses). Returns (index,
-    evaluations, seconds)."""
+    the store was made with (a worker with other kernel code refuses); ``identity``: the
+    store's id (:func:`qbfast.store.store_id`), under which the worker keeps the store's arrays
+    open from one task to the next. Returns (index, evaluations, seconds)."""
     start = time.perf_counter()
     if kernels is not None and kernels != _store.kernels_digest():
         raise RuntimeError(f"this worker's qbfast kernels ({_store.kernels_digest()[:12]}) differ "
                            f"from the store's ({kernels[:12]}); install the same qbfast")
     set_numba_threads(task_numba_threads(numba_threads))
+    # open the store's arrays (a worker's first task of a run) while the kernel computes: the
+    # kernels release the GIL
+    opener = _OPENER.submit(_store.chunk_writer, path, spec, identity)
     data, peaks = compute_chunk(spec, index)
     delay = os.environ.get(DEBUG_DELAY_ENV)
     if delay:
         time.sleep(float(delay))
-    _store.write_chunk(path, spec, index, data, peaks)
+    opener.result().write(index, data, peaks)
     evaluations = math.prod(s.stop - s.start for s in spec.chunk_slices(index))
     return index, evaluations, time.perf_counter() - start
 
@@ -151,6 +256,9 @@ def _warm(spec: Spec, numba_threads: dict[str, int]) -> int:
     out = np.empty((len(g.metrics), tiny.n_points, tiny.t.size))
     with _kernel_lock():
         tiny.compute(out)
+    if spec.reduce is not None:  # load the reduction kernels (the NaN route included)
+        x = np.array([[0.0, 1.0, 0.0], [np.nan, 1.0, 0.0]])
+        reduce_stats(x, np.arange(3.0), ("max", "min", "first_max"))
     # xarray imports its duck-array modules (dask.array: ~0.35 s) on the first Variable a
     # process makes; without this the first task of every worker paid for it in write_chunk
     xr.Variable("x", np.zeros(1))
@@ -392,8 +500,10 @@ def _distribute(spec: Spec, path: Path, missing: list[tuple[int, ...]], report: 
     bar = Progress(spec.n_chunks, spec.n_chunks - len(missing), todo, stream)
     submitted = time.perf_counter()
     kernels = _store.read_attrs(path).get("kernels_digest")
+    identity = _store.store_id(path)
     futures = client.map(chunk_task, missing, path=str(path), spec=spec_future,
-                         numba_threads=numba_threads, kernels=kernels, pure=False, retries=1)
+                         numba_threads=numba_threads, kernels=kernels, identity=identity,
+                         pure=False, retries=1)
     try:
         for fut in as_completed(futures):
             if fut.status != "finished":

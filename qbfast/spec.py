@@ -73,6 +73,11 @@ MIN_CHUNK_EVALUATIONS = 1 << 19
 #: Field "full" integrates the ODE: roughly this many times more work per evaluation
 #: (measured: 0.9 vs 4.3 M evaluations/s/core for the cavity, all metrics, dt = 0.01).
 FULL_PROTOCOL_COST = 4
+#: [reduce] without the series: a task stores T times less than it computes and computes its
+#: chunk in blocks of bounded memory (``qbfast.engine.REDUCE_BLOCK_BYTES``), so its chunk holds
+#: this many times more evaluations than a series chunk (fewer tasks, each closer to the
+#: 0.1 s of work that makes the per-task costs of scheduling and writing negligible).
+REDUCE_CHUNK_FACTOR = 4
 
 
 class SpecError(ValueError):
@@ -388,6 +393,11 @@ def _chunks(source: str, table: object, grid: Grid, reduce: Reduce | None) -> tu
                  min(TARGET_CHUNK_EVALUATIONS, (1 << 23) // len(grid.metrics)))
     if grid.protocol == "full":
         target //= FULL_PROTOCOL_COST
+    # [reduce] alone: larger chunks, split evenly along the dimension that is split (8 rows in
+    # chunks of 6 would make tasks of 6 and 2 rows; 4 and 4 finish together)
+    balanced = reduce is not None and not reduce.keep_series
+    if balanced:
+        target *= REDUCE_CHUNK_FACTOR
     if TIME.name in given:
         ct = given[TIME.name]
     elif whole_t_reason or n_t <= target:
@@ -402,6 +412,8 @@ def _chunks(source: str, table: object, grid: Grid, reduce: Reduce | None) -> tu
         c = given.get(dims[i])
         if c is None:
             c = max(1, min(shape[i], budget // prod))
+            if balanced:
+                c = -(-shape[i] // -(-shape[i] // c))  # as many chunks, of even lengths (<= c)
         chunks[i] = c
         prod *= c
     return tuple(chunks)

@@ -12,7 +12,9 @@ Layout of ``NAME.zarr``::
     _qbfast/               bookkeeping group, invisible to ``xr.open_zarr``:
       done/                int8, one element (one chunk file) per chunk of the grid; 1 once
                            the chunk's data are written. Written after the data, never
-                           inferred from them. Attrs of _qbfast: ``complete``.
+                           inferred from them. Attrs of _qbfast: ``complete``, and
+                           ``store_id`` (random, per creation: workers keep a store's
+                           arrays open under it between tasks, see :func:`chunk_writer`).
       peak/                float64 (*chunk grid, n, 2): per chunk, value and flat grid index
                            of the maximum of energy and ergotropy (for the run summary)
 
@@ -25,13 +27,16 @@ after every ``done`` element is read back as 1.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import functools
 import os
 import re
 import shutil
+import threading
 import uuid
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +121,8 @@ def create(spec: Spec, path: str | Path) -> None:
             ds.to_zarr(tmp, mode="w-", compute=False, zarr_format=3, consolidated=True,
                        encoding=encoding)
         meta = zarr.create_group(tmp / META, zarr_format=3,
-                                 attributes={"complete": False, "n_chunks": spec.n_chunks})
+                                 attributes={"complete": False, "n_chunks": spec.n_chunks,
+                                             "store_id": uuid.uuid4().hex})
         grid = spec.chunk_grid
         meta.create_array("done", shape=grid, chunks=(1,) * len(grid), dtype="int8",
                           fill_value=0, compressors=None,
@@ -187,25 +193,90 @@ def is_complete(path: str | Path) -> bool:
     return bool(_meta(Path(path)).attrs.get("complete", False))
 
 
+def store_id(path: str | Path) -> str | None:
+    """The identity of this store (a random id recorded at creation; None for stores made
+    before it was recorded): a store removed and created again at the same path has another."""
+    return _meta(Path(path)).attrs.get("store_id")
+
+
+class ChunkWriter:
+    """The opened Zarr arrays of one store, to write chunks into: each data variable, then
+    ``_qbfast/peak``, then ``_qbfast/done``. Opening reads every array's metadata (a few ms);
+    :func:`chunk_writer` keeps writers per process so that a worker opens a store once per run,
+    not once per chunk."""
+
+    def __init__(self, path: str | Path, spec: Spec) -> None:
+        path = Path(path)
+        root = zarr.open_group(path, mode="r+", zarr_format=3, use_consolidated=False)
+        self.variables = [(var.name, len(var.dims), spec.variable_dtype(var), root[var.name])
+                          for var in spec.variables()]
+        meta = _meta(path, "r+")
+        self.peak = meta["peak"] if "peak" in meta else None
+        self.done = meta["done"]
+        self.spec = spec
+
+    def write(self, index: tuple[int, ...], data: dict[str, np.ndarray],
+              peaks: np.ndarray | None = None) -> None:
+        slices = self.spec.chunk_slices(index)
+        # each region is exactly one Zarr chunk (written whole, never read back), each in its
+        # own files: written concurrently, in one call into zarr's event loop; the marker after
+        writes = [(array, slices[:ndim], data[name].astype(dtype, copy=False))
+                  for name, ndim, dtype, array in self.variables]
+        if peaks is not None and self.peak is not None:
+            writes.append((self.peak, index, peaks))
+        _set_all(writes)
+        self.done[index] = 1
+
+
+def _set_all(writes: list[tuple[zarr.Array, Any, np.ndarray]]) -> None:
+    """``array[selection] = values`` for every item, concurrently (one round trip to zarr's
+    I/O loop instead of one per array); raises the first error after all have finished."""
+    from zarr.core.sync import sync
+
+    async def write_all() -> list[Any]:
+        return await asyncio.gather(*(array._async_array.setitem(sel, values)
+                                      for array, sel, values in writes),
+                                    return_exceptions=True)
+
+    for result in sync(write_all()):
+        if isinstance(result, BaseException):
+            raise result
+
+
+_WRITERS: OrderedDict[tuple[str, str], ChunkWriter] = OrderedDict()
+_WRITERS_LOCK = threading.Lock()
+_WRITERS_KEPT = 4
+
+
+def chunk_writer(path: str | Path, spec: Spec, identity: str | None = None) -> ChunkWriter:
+    """A :class:`ChunkWriter` of the store at ``path``. With ``identity`` (the store's
+    :func:`store_id`, read by the client when it planned the run), the writer is cached in this
+    process under (path, identity), so a store created again at the same path (a new id) is
+    never written through arrays opened in the old one; without it, a fresh one. (A store is
+    made from one spec, checked by the client before it plans the run.)"""
+    if identity is None:
+        return ChunkWriter(path, spec)
+    key = (os.path.abspath(path), identity)
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(key)
+        if writer is not None:
+            _WRITERS.move_to_end(key)
+            return writer
+    writer = ChunkWriter(path, spec)
+    with _WRITERS_LOCK:
+        _WRITERS[key] = writer
+        while len(_WRITERS) > _WRITERS_KEPT:
+            _WRITERS.popitem(last=False)
+    return writer
+
+
 def write_chunk(path: str | Path, spec: Spec, index: tuple[int, ...],
-                data: dict[str, np.ndarray], peaks: np.ndarray | None = None) -> None:
+                data: dict[str, np.ndarray], peaks: np.ndarray | None = None,
+                identity: str | None = None) -> None:
     """Write one chunk: every data variable's region (cast to its storage dtype), then its
-    peaks, then its ``done`` marker. Idempotent: the same inputs give the same bytes."""
-    path = Path(path)
-    slices = spec.chunk_slices(index)
-    region = dict(zip(spec.dims, slices))
-    variables = {}
-    for var in spec.variables():
-        values = data[var.name]
-        variables[var.name] = xr.Variable(var.dims, values.astype(spec.variable_dtype(var),
-                                                                  copy=False))
-    ds = xr.Dataset(variables)
-    ds.to_zarr(path, mode="r+", region={d: region[d] for d in ds.dims}, consolidated=False,
-               zarr_format=3)
-    meta = _meta(path, "r+")
-    if peaks is not None and "peak" in meta:
-        meta["peak"][index] = peaks
-    meta["done"][index] = 1
+    peaks, then its ``done`` marker. Idempotent: the same inputs give the same bytes.
+    ``identity``: the store's :func:`store_id`, to reuse the arrays this process opened."""
+    chunk_writer(path, spec, identity).write(index, data, peaks)
 
 
 def mark_complete(path: str | Path) -> bool:

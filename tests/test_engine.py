@@ -269,3 +269,38 @@ def test_numba_threads_do_not_oversubscribe_the_cores(client):
     assert list(per_host.values()) == [max(1, available_cores() // 2)]  # 2 workers x 1 thread
     got = client.gather(client.map(_threads_in_task, [per_host] * 4, pure=False))
     assert got == [max(1, available_cores() // 2)] * 4
+
+
+def test_reduce_alone_then_overwritten_at_the_same_path(client, tmp_path):
+    """[reduce] alone on the cluster (chunks computed in blocks, each worker keeping the store's
+    arrays open between its tasks), then another spec written over it at the same path by the
+    same workers: each store holds exactly its own sweep's reductions."""
+    from qbfast.reduce import reduce_t
+    from qbfast.spec import parse_spec
+
+    path = tmp_path / "red.zarr"
+    for metrics, n in ((["energy", "ergotropy"], [1, 2, 7]), (["energy", "concurrence"], [2, 3])):
+        text = (SPEC.replace('["energy", "ergotropy", "concurrence", "power"]', repr(metrics))
+                .replace("n = [1, 2, 7]", f"n = {n}").replace("[chunks]\nn = 1\nJ2 = 3\n",
+                                                             "[chunks]\nn = 1\nJ2 = 2\n")
+                + '[reduce]\nstats = ["max", "argmax", "first_max"]\n')
+        spec = parse_spec(text, name="red")
+        assert spec.n_chunks >= 4  # several tasks per worker
+        report = execute(spec, path, client, overwrite=True)
+        assert report.chunks_computed == spec.n_chunks and store.is_complete(path)
+        ds = xr.open_zarr(path)
+        g = spec.grid
+        ref = qbfast.sweep("cavity", g.t, metrics=metrics, n=n, J2=g.swept["J2"], omega_g=1.0)
+        assert sorted(ds.data_vars) == sorted(f"{m}_{s}" for m in metrics for s in
+                                              ("max", "t_max", "first_max", "t_first_max"))
+        for m in metrics:
+            x = ref[m].values
+            np.testing.assert_array_equal(ds[f"{m}_max"].values,
+                                          reduce_t(x, g.t, "max")[0].astype(np.float32))
+            np.testing.assert_array_equal(ds[f"{m}_t_max"].values, reduce_t(x, g.t, "argmax")[0])
+            fv, ft = reduce_t(x, g.t, "first_max")
+            np.testing.assert_array_equal(ds[f"{m}_first_max"].values, fv.astype(np.float32))
+            np.testing.assert_array_equal(ds[f"{m}_t_first_max"].values, ft)
+        value, where = report.peaks["energy"]
+        assert value == ref.energy.values.max()
+        assert ref.energy.sel(where).item() == value

@@ -80,3 +80,39 @@ def test_reduce_stats_agrees_with_reduce_t():
     np.testing.assert_array_equal(got["min"], reduce_t(x, t, "min")[0])
     np.testing.assert_array_equal(got["t_first_max"], reduce_t(x, t, "first_max")[1])
     assert set(reduce_stats(x, t, ["argmin"])) == {"min", "t_min"}
+
+
+def test_long_rows_with_nan_ties_signed_zeros_and_infinities():
+    """Rows long enough for NumPy's SIMD argmax/argmin (the fast route), with NaN anywhere,
+    repeated extremes, -0.0 next to 0.0 and infinities: the same indices as the NaN-skipping
+    one-pass loop (the reference route) and the plain-Python reference."""
+    from qbfast.kernels.reductions import extreme_index_rows
+
+    rng = np.random.default_rng(1)
+    n_t = 997
+    x = np.round(rng.normal(size=(40, n_t)), 1)  # many ties
+    x[1, :] = np.nan
+    x[2, 500:] = np.nan
+    x[3, ::7] = np.nan
+    x[4, 0] = np.nan
+    x[5, :] = 0.0
+    x[5, 3] = -0.0
+    x[6, :] = -0.0
+    x[6, 900] = 0.0
+    x[7, :] = -np.inf
+    x[8, 10] = np.inf
+    x[8, 20] = np.inf
+    x[9, :] = np.nan
+    x[9, 600] = -np.inf
+    x[10, -1] = 99.0
+    t = np.arange(n_t) * 0.25
+    for fn, sign in ((maximum, 1.0), (minimum, -1.0)):
+        value, time = fn(x, t)
+        idx = extreme_index_rows(x, sign)
+        found = idx >= 0
+        np.testing.assert_array_equal(time, np.where(found, t[np.maximum(idx, 0)], np.nan))
+        for i, row in enumerate(x):
+            rv, rt = _ref_extreme(list(row), t, sign)
+            np.testing.assert_equal((value[i], time[i]), (rv, rt))
+            if found[i]:
+                assert np.signbit(value[i]) == np.signbit(row[idx[i]])

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qbfast.spec import (MIN_CHUNK_EVALUATIONS, TARGET_CHUNK_EVALUATIONS, SpecError,
-                         load_spec, parse_spec)
+from qbfast.spec import (MIN_CHUNK_EVALUATIONS, REDUCE_CHUNK_FACTOR, TARGET_CHUNK_EVALUATIONS,
+                         SpecError, load_spec, parse_spec)
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 
@@ -77,6 +77,27 @@ def test_default_chunks_target_the_task_size():
     assert long_t.chunks == (1, 2**23 // 15)  # a very long t is split when it may be
     small = parse_spec('model = "cavity"\n[params]\nt = [0.0, 1.0]\n')
     assert small.dims == ("t",) and small.chunks == (2,) and small.n_chunks == 1
+
+
+def test_reduce_alone_has_larger_evenly_split_chunks():
+    """[reduce] without the series stores T times less than it computes: its chunks hold
+    REDUCE_CHUNK_FACTOR times more evaluations, split evenly along the dimension cut;
+    with keep_series the series chunks stay as they are."""
+    params = ('[params]\nn = [1, 2, 3, 4, 5, 6, 7, 8]\nJ1 = { start = 0.0, stop = 2.0, num = 21 }\n'
+              'J2 = { start = -1.0, stop = 2.0, num = 61 }\n')
+    head = 'model = "cavity"\nmetrics = ["energy", "ergotropy"]\n'
+    for n_t, chunks in ((976, (4, 21, 61, 976)), (9758, (1, 11, 61, 9758))):
+        t = f"t = {{ start = 0.0, stop = 20.0, num = {n_t} }}\n"
+        series = parse_spec(head + params + t)
+        red = parse_spec(head + params + t + '[reduce]\nstats = ["max"]\n')
+        kept = parse_spec(head + params + t + '[reduce]\nstats = ["max"]\nkeep_series = true\n')
+        assert red.chunks == chunks  # 8 = 4 + 4 (not 6 + 2), 21 = 11 + 10 (not 14 + 7)
+        assert np.prod(red.chunks) <= REDUCE_CHUNK_FACTOR * TARGET_CHUNK_EVALUATIONS
+        assert np.prod(red.chunks) > 2 * np.prod(series.chunks)
+        assert kept.chunks == series.chunks
+    given = parse_spec(head + params + "t = [0.0, 1.0]\n[chunks]\nn = 3\n[reduce]\n"
+                       'stats = ["max"]\n')
+    assert given.chunks[0] == 3  # given lengths are kept as they are
 
 
 def test_chunks_larger_than_the_dim_are_clipped():

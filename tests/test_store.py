@@ -253,10 +253,13 @@ def test_marker_is_written_only_after_the_data(tmp_path, spec, monkeypatch):
     path = tmp_path / "s.zarr"
     store.create(spec, path)
 
-    def crash(*args, **kwargs):
+    import zarr
+
+    async def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(xr.Dataset, "to_zarr", crash)
+    # the data writes fail (the marker's own write, zarr.Array.__setitem__, would not)
+    monkeypatch.setattr(zarr.AsyncArray, "setitem", crash)
     with pytest.raises(OSError, match="disk full"):
         chunk_task((0, 0, 0), str(path), spec, {})
     assert store.done_mask(path).sum() == 0
@@ -277,3 +280,74 @@ def test_other_kernel_code_is_refused(tmp_path, spec, monkeypatch):
     with pytest.raises(store.StoreError, match="other kernel code.*--overwrite"):
         prepare(spec, path)
     assert tree_state(path) == before
+
+
+def test_chunk_writer_writes_the_bytes_xarray_writes(tmp_path, spec):
+    """The arrays written directly (store.write_chunk) hold the same files, byte for byte, as
+    xarray's ``to_zarr(region=...)`` of the same chunk data into a store made the same way."""
+    a, b = tmp_path / "a.zarr", tmp_path / "b.zarr"
+    store.create(spec, a)
+    store.create(spec, b)
+    for idx in spec.chunk_indices():
+        data, peaks = compute_chunk(spec, idx)
+        store.write_chunk(a, spec, idx, data, peaks, store.store_id(a))
+        region = dict(zip(spec.dims, spec.chunk_slices(idx)))
+        ds = xr.Dataset({v.name: (v.dims, data[v.name].astype(spec.variable_dtype(v)))
+                         for v in spec.variables()})
+        ds.to_zarr(b, mode="r+", region={d: region[d] for d in ds.dims}, consolidated=False,
+                   zarr_format=3)
+    variables = {k: v for k, v in data_files(a).items() if not k.startswith(store.META)}
+    assert variables and variables == {k: v for k, v in data_files(b).items()
+                                       if not k.startswith(store.META)}
+
+
+def test_writers_are_kept_per_store_identity(tmp_path, spec):
+    """A worker keeps a store's arrays open under its id; a store created again at the same
+    path (here from another spec, with other variables) has a new id and gets new arrays."""
+    path = tmp_path / "s.zarr"
+    store.create(spec, path)
+    first = store.store_id(path)
+    assert first and store.chunk_writer(path, spec, first) is store.chunk_writer(path, spec, first)
+    write_all(path, spec)
+    store.remove(path)
+    other = parse_spec(SPEC.replace('"power"]', '"concurrence"]'), name="other")
+    store.create(other, path)
+    second = store.store_id(path)
+    assert second != first
+    assert store.chunk_writer(path, other, second) is not store.chunk_writer(path, spec, first)
+    for idx in other.chunk_indices():
+        data, peaks = compute_chunk(other, idx)
+        store.write_chunk(path, other, idx, data, peaks, second)
+    assert store.mark_complete(path)
+    ds = xr.open_zarr(path)
+    assert "power" not in ds
+    g = other.grid
+    ref = qbfast.sweep("cavity", g.t, metrics=list(g.metrics), n=[1, 3], J2=g.swept["J2"],
+                       omega_g=0.8)
+    np.testing.assert_array_equal(ds.concurrence.values,
+                                  ref.concurrence.values.astype(np.float32))
+
+
+def test_reduce_blocks_do_not_change_the_results(tmp_path):
+    """[reduce] alone computes a chunk in blocks of bounded memory: any block size (down to
+    one parameter point) gives the same bits, peaks included, as one block for the chunk."""
+    text = SPEC.replace("J2 = 3\n", "J2 = 4\n") + (
+        '[reduce]\nstats = ["max", "argmax", "min", "argmin", "first_max"]\n')
+    spec = parse_spec(text, name="blocks")
+    assert spec.n_chunks == 2
+    row = 8 * len(spec.grid.metrics) * spec.grid.t.size
+    for idx in spec.chunk_indices():
+        whole, whole_peaks = compute_chunk(spec, idx, block_bytes=1 << 30)
+        for rows in (1, 2, 3, 5):
+            data, peaks = compute_chunk(spec, idx, block_bytes=rows * row)
+            assert data.keys() == whole.keys()
+            for k in data:
+                np.testing.assert_array_equal(data[k], whole[k])
+            np.testing.assert_array_equal(peaks, whole_peaks)
+    kept = parse_spec(text + "keep_series = true\n", name="kept")
+    for idx in kept.chunk_indices():
+        series, series_peaks = compute_chunk(kept, idx)
+        blocked, blocked_peaks = compute_chunk(spec, idx, block_bytes=2 * row)
+        for k in blocked:
+            np.testing.assert_array_equal(blocked[k], series[k])
+        np.testing.assert_array_equal(blocked_peaks, series_peaks)
