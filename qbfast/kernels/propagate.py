@@ -8,7 +8,7 @@ import numpy as np
 
 from ._jit import kernel, routine
 from .eigh import eigh_inplace
-from .fastmath import SIN_COS_MAX_ARG, sin_cos
+from .fastmath import SIN_COS_MAX_ARG, fma, sin_cos
 
 SQRT3 = np.sqrt(3.0)
 
@@ -110,14 +110,22 @@ def magnus4_step(psi, h, t0, a, b, omega, x, hb, comm):
     sv3 = v3
     for k in range(1, _TAYLOR_MAX_TERMS):
         inv = 1.0 / k
-        tu0 = (a00 * u0 + r00 * v0 + a01 * u1 + r01 * v1 + a02 * u2 + r02 * v2 + a03 * u3 + r03 * v3) * inv
-        tv0 = (a00 * v0 - r00 * u0 + a01 * v1 - r01 * u1 + a02 * v2 - r02 * u2 + a03 * v3 - r03 * u3) * inv
-        tu1 = (a10 * u0 + r10 * v0 + a11 * u1 + r11 * v1 + a12 * u2 + r12 * v2 + a13 * u3 + r13 * v3) * inv
-        tv1 = (a10 * v0 - r10 * u0 + a11 * v1 - r11 * u1 + a12 * v2 - r12 * u2 + a13 * v3 - r13 * u3) * inv
-        tu2 = (a20 * u0 + r20 * v0 + a21 * u1 + r21 * v1 + a22 * u2 + r22 * v2 + a23 * u3 + r23 * v3) * inv
-        tv2 = (a20 * v0 - r20 * u0 + a21 * v1 - r21 * u1 + a22 * v2 - r22 * u2 + a23 * v3 - r23 * u3) * inv
-        tu3 = (a30 * u0 + r30 * v0 + a31 * u1 + r31 * v1 + a32 * u2 + r32 * v2 + a33 * u3 + r33 * v3) * inv
-        tv3 = (a30 * v0 - r30 * u0 + a31 * v1 - r31 * u1 + a32 * v2 - r32 * u2 + a33 * v3 - r33 * u3) * inv
+        tu0 = fma(a00, u0, fma(r00, v0, fma(a01, u1, fma(r01, v1,
+            fma(a02, u2, fma(r02, v2, fma(a03, u3, r03 * v3))))))) * inv
+        tv0 = fma(a00, v0, fma(-r00, u0, fma(a01, v1, fma(-r01, u1,
+            fma(a02, v2, fma(-r02, u2, fma(a03, v3, -r03 * u3))))))) * inv
+        tu1 = fma(a10, u0, fma(r10, v0, fma(a11, u1, fma(r11, v1,
+            fma(a12, u2, fma(r12, v2, fma(a13, u3, r13 * v3))))))) * inv
+        tv1 = fma(a10, v0, fma(-r10, u0, fma(a11, v1, fma(-r11, u1,
+            fma(a12, v2, fma(-r12, u2, fma(a13, v3, -r13 * u3))))))) * inv
+        tu2 = fma(a20, u0, fma(r20, v0, fma(a21, u1, fma(r21, v1,
+            fma(a22, u2, fma(r22, v2, fma(a23, u3, r23 * v3))))))) * inv
+        tv2 = fma(a20, v0, fma(-r20, u0, fma(a21, v1, fma(-r21, u1,
+            fma(a22, v2, fma(-r22, u2, fma(a23, v3, -r23 * u3))))))) * inv
+        tu3 = fma(a30, u0, fma(r30, v0, fma(a31, u1, fma(r31, v1,
+            fma(a32, u2, fma(r32, v2, fma(a33, u3, r33 * v3))))))) * inv
+        tv3 = fma(a30, v0, fma(-r30, u0, fma(a31, v1, fma(-r31, u1,
+            fma(a32, v2, fma(-r32, u2, fma(a33, v3, -r33 * u3))))))) * inv
         u0 = tu0
         v0 = tv0
         su0 += tu0
