@@ -90,6 +90,22 @@ def check_value(param: Parameter, value: object, what: str | None = None) -> flo
     return x
 
 
+def _all_valid_floats(param: Parameter, value: object) -> np.ndarray | None:
+    """``value`` as a float64 array when it is an integer or float array (not bool) whose
+    elements all pass :func:`check_value`; None otherwise. The vectorized fast path of
+    :func:`check_parameter` for long numeric sequences."""
+    numeric = np.asarray(value)
+    if numeric.dtype.kind not in "iuf" or numeric.ndim != 1:
+        return None
+    x = numeric.astype(np.float64)
+    ok = np.isfinite(x).all()
+    if param.integer:
+        ok = ok and bool(np.all(x == np.floor(x)))
+    if param.minimum is not None:
+        ok = ok and bool(np.all(x >= param.minimum))
+    return x if ok else None
+
+
 def check_parameter(param: Parameter, value: object) -> float | np.ndarray:
     """A fixed value (returns float) or a 1-D sequence of distinct values (returns an array)."""
     if _is_real_number(value):
@@ -106,7 +122,9 @@ def check_parameter(param: Parameter, value: object) -> float | np.ndarray:
         raise ValueError(f"{param.name}: a sequence must be 1-D, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{param.name}: the sequence is empty; give at least one value")
-    values = np.array([check_value(param, v, f"{param.name}[{i}]") for i, v in enumerate(arr)])
+    values = _all_valid_floats(param, value)
+    if values is None:  # something is wrong: find it, element by element, for the message
+        values = np.array([check_value(param, v, f"{param.name}[{i}]") for i, v in enumerate(arr)])
     if np.unique(values).size != values.size:
         raise ValueError(f"{param.name}: the sequence has repeated values; values must be distinct")
     return values

@@ -114,6 +114,13 @@ BAD = [
     (dict(model="cavity", J1=[]), "J1"),
     (dict(model="cavity", J1="large"), "J1"),
     (dict(model="field", g=True), "g"),
+    # NumPy arrays (checked vectorized; a bad element is then found one by one)
+    (dict(model="cavity", n=np.array([1.0, 2.5])), "n[1]"),
+    (dict(model="cavity", n=np.array([3, 0])), "n[1]"),
+    (dict(model="field", A=np.array([0.5, np.nan, 1.0])), "A[1]"),
+    (dict(model="field", B=np.array([True, False])), "B[0]"),
+    (dict(model="cavity", J2=np.array([1, 2, 1])), "J2"),
+    (dict(model="cavity", J2=np.zeros((2, 2))), "J2"),
     (dict(model="field", t=[]), "t"),
     (dict(model="field", t=[0.0, -1.0]), "t"),
     (dict(model="field", t=[-1.0, 0.0]), "t"),
