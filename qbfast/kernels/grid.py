@@ -83,44 +83,44 @@ def _cavity_block(job, n_blocks, n_t, t, t_max, params, bare, slot, out, energie
     e = energies[p]
     wr = w_re[p]
     wi = w_im[p]
-    # phases relative to E_0 (a global phase): exp(-i (E_m - E_0) t)
-    fast = max(max(abs(e[1] - e[0]), abs(e[2] - e[0])), abs(e[3] - e[0])) * t_max < SIN_COS_MAX_ARG
+    # phases relative to E_0 (a global phase): exp(-i (E_m - E_0) t), m = 1, 2
+    fast = max(abs(e[1] - e[0]), abs(e[2] - e[0])) * t_max < SIN_COS_MAX_ARG
     tb = t[start:start + n]
-    for m in range(1, 4):
+    for m in range(1, 3):
         _fill_sin_cos(sn, cs, m, e[m] - e[0], tb, n, fast)
-    # c_k(t) = sum_m w_km (cos - i sin)((E_m - E_0) t), one row per k (m = 0: phase 1); the
-    # weights are hoisted into scalars so that the loop is a pure stream (vectorizable)
-    for k in range(4):
+    # c_k(t) = sum_m w_km (cos - i sin)((E_m - E_0) t), one row per k = gg, T, ee (m = 0:
+    # phase 1); the weights are hoisted into scalars so that the loop is a pure stream
+    for k in range(3):
         w0r = wr[k, 0]
         w1r = wr[k, 1]
         w2r = wr[k, 2]
-        w3r = wr[k, 3]
         w0i = wi[k, 0]
         w1i = wi[k, 1]
         w2i = wi[k, 2]
-        w3i = wi[k, 3]
         re = amp[2 * k]
         im = amp[2 * k + 1]
         for j in range(n):
-            re[j] = fma(w3i, sn[3, j], fma(w3r, cs[3, j], fma(w2i, sn[2, j], fma(
-                w2r, cs[2, j], fma(w1i, sn[1, j], fma(w1r, cs[1, j], w0r))))))
-            im[j] = fma(-w3r, sn[3, j], fma(w3i, cs[3, j], fma(-w2r, sn[2, j], fma(
-                w2i, cs[2, j], fma(-w1r, sn[1, j], fma(w1i, cs[1, j], w0i))))))
+            re[j] = fma(w2i, sn[2, j], fma(w2r, cs[2, j], fma(w1i, sn[1, j], fma(
+                w1r, cs[1, j], w0r))))
+            im[j] = fma(-w2r, sn[2, j], fma(w2i, cs[2, j], fma(-w1r, sn[1, j], fma(
+                w1i, cs[1, j], w0i))))
     for j in range(n):
         xstate_summary(rows, j, hb, amp[0, j], amp[1, j], amp[2, j], amp[3, j],
-                       amp[4, j], amp[5, j], amp[6, j], amp[7, j])
+                       amp[4, j], amp[5, j])
     write_block_xstate(out, slot, p, start, t, rows, n, delta, threshold, hb[3], spectrum)
 
 
 @parallel_kernel
 def cavity_grid(params, t, bare, slot, out, n_threads):
-    """Cavity model: one diagonalization of the sector Hamiltonian (eq. 24) per point, then
-    c_k(t) = sum_m V_km V_1m* exp(-i E_m t) at every time (exact)."""
+    """Cavity model: one diagonalization of the sector Hamiltonian (eq. 24, in the
+    exchange-symmetric basis of :func:`.hamiltonians.fill_cavity_sector`) per point, then
+    c_k(t) = sum_m V_km V_gg,m* exp(-i E_m t) at every time (exact), k = gg, T, ee and m over
+    the three eigenstates of the symmetric ladder (the decoupled singlet has weight 0)."""
     n_points = params.shape[0]
     n_t = t.shape[0]
-    energies = np.empty((n_points, 4))
-    w_re = np.empty((n_points, 4, 4))
-    w_im = np.empty((n_points, 4, 4))
+    energies = np.empty((n_points, 3))
+    w_re = np.empty((n_points, 3, 3))
+    w_im = np.empty((n_points, 3, 3))
     for p in numba.prange(n_points):
         h = np.empty((4, 4), dtype=np.complex128)
         w = np.empty(4)
@@ -128,12 +128,22 @@ def cavity_grid(params, t, bare, slot, out, n_threads):
         fill_cavity_sector(h, params[p, 0], params[p, 1], params[p, 2], params[p, 3],
                            params[p, 4], params[p, 5])
         eigh_inplace(h, w, v)
+        # the singlet stays exactly decoupled (Jacobi never rotates a zero pair): its
+        # eigenvector is the basis vector 3; keep the other three, ascending
+        singlet = 0
+        for m in range(1, 4):
+            if abs(v[3, m]) > abs(v[3, singlet]):
+                singlet = m
+        i = 0
         for m in range(4):
-            energies[p, m] = w[m]
-            for kk in range(4):
+            if m == singlet:
+                continue
+            energies[p, i] = w[m]
+            for kk in range(3):
                 z = v[kk, m] * v[0, m].conjugate()
-                w_re[p, kk, m] = z.real
-                w_im[p, kk, m] = z.imag
+                w_re[p, kk, i] = z.real
+                w_im[p, kk, i] = z.imag
+            i += 1
 
     n_jobs, n_blocks = _blocks(n_points, n_t)
     t_max = t[n_t - 1]
@@ -141,9 +151,9 @@ def cavity_grid(params, t, bare, slot, out, n_threads):
     for worker in numba.prange(n_workers):
         # scratch once per thread; jobs dealt round-robin (they all cost the same)
         rows = np.empty((N_XSUMMARY, T_BLOCK))
-        sn = np.empty((4, T_BLOCK))  # rows 1-3 used: the phase of E_0 is a global phase
-        cs = np.empty((4, T_BLOCK))
-        amp = np.empty((8, T_BLOCK))
+        sn = np.empty((3, T_BLOCK))  # rows 1-2 used: the phase of E_0 is a global phase
+        cs = np.empty((3, T_BLOCK))
+        amp = np.empty((6, T_BLOCK))
         for job in range(worker, n_jobs, n_workers):
             _cavity_block(job, n_blocks, n_t, t, t_max, params, bare, slot, out, energies,
                           w_re, w_im, rows, sn, cs, amp)

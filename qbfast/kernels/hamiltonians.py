@@ -88,23 +88,25 @@ def fill_battery_matrix(hb, h_ee, h_eg, h_ge, h_gg, h_x):
 
 @kernel
 def fill_cavity_sector(h, n, j1, j2, omega_g, omega_a, delta):
-    """The paper's eq. 24 in the sector (|n,gg>, |n-1,eg>, |n-1,ge>, |n-2,ee>), shifted by
-    -(n-1) omega_a (a global phase) to keep the phases small at large n:
+    """The paper's eq. 24 in the exchange-symmetric basis (|n,gg>, |T>, |n-2,ee>, |S>),
+    |T> = (|n-1,eg> + |n-1,ge>)/sqrt(2) and |S> = (|n-1,eg> - |n-1,ge>)/sqrt(2), shifted by
+    -(n-1) omega_a (a global phase) to keep the phases small at large n.
 
-    diag(omega_a + Delta (J2 - 1), -J2 Delta, -J2 Delta, -omega_a + Delta (J2 + 1));
-    omega_g sqrt(n) couples 1-2, 1-3; 2 J1 Delta couples 2-3; omega_g sqrt(n-1) couples 2-4, 3-4.
+    Eq. 24 in (|n,gg>, |n-1,eg>, |n-1,ge>, |n-2,ee>) is
+    diag(omega_a + Delta (J2 - 1), -J2 Delta, -J2 Delta, -omega_a + Delta (J2 + 1)) with
+    omega_g sqrt(n) coupling 1-2 and 1-3, 2 J1 Delta coupling 2-3 and omega_g sqrt(n-1)
+    coupling 2-4 and 3-4: symmetric under exchanging the qubits. So in the new basis the
+    singlet |S> is decoupled (energy -J2 Delta - 2 J1 Delta), and |gg>, |T>, |ee> form the
+    ladder diag(omega_a + Delta (J2 - 1), -J2 Delta + 2 J1 Delta, -omega_a + Delta (J2 + 1))
+    with sqrt(2) omega_g sqrt(n) coupling gg-T and sqrt(2) omega_g sqrt(n-1) coupling T-ee.
+    The initial |n,gg> has no singlet component, so the state stays in the ladder.
     """
     for i in range(4):
         for j in range(4):
             h[i, j] = 0.0
     h[0, 0] = omega_a + delta * (j2 - 1.0)
-    h[1, 1] = -j2 * delta
-    h[2, 2] = -j2 * delta
-    h[3, 3] = -omega_a + delta * (j2 + 1.0)
-    a = omega_g * np.sqrt(n)
-    b = omega_g * np.sqrt(max(n - 1.0, 0.0))
-    h[0, 1] = h[1, 0] = a
-    h[0, 2] = h[2, 0] = a
-    h[1, 2] = h[2, 1] = 2.0 * j1 * delta
-    h[1, 3] = h[3, 1] = b
-    h[2, 3] = h[3, 2] = b
+    h[1, 1] = -j2 * delta + 2.0 * j1 * delta
+    h[2, 2] = -omega_a + delta * (j2 + 1.0)
+    h[3, 3] = -j2 * delta - 2.0 * j1 * delta
+    h[0, 1] = h[1, 0] = np.sqrt(2.0 * n) * omega_g
+    h[1, 2] = h[2, 1] = np.sqrt(2.0 * max(n - 1.0, 0.0)) * omega_g

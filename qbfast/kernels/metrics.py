@@ -15,7 +15,7 @@ summary is stored row-wise in a (N_SUMMARY, block) array, one column per time:
 The cavity model's X state has its own, smaller summary (rows ``XS_*``, written by
 :func:`.states.xstate_summary`) and its own writer :func:`write_block_xstate`: with populations
 and one coherence, every entropy becomes a sum of x log x over populations, which it shares
-between metrics (11 logarithms per point instead of 15; see the ``*_xstate`` functions).
+between metrics (7 logarithms per point; see the ``*_xstate`` functions).
 
 The field model's "drive" state is a product of two equal pure qubit states; it also has its
 own summary (rows ``PS_*``, :func:`.states.product_state_summary`) and writer
@@ -321,21 +321,23 @@ def write_block(out, slot, p, start, t, summary, n, delta, threshold, e_init, sp
 
 # --- the cavity model's X state ----------------------------------------------------------------
 #
-# rho_B = diag(p_ee, [[p_eg, coh], [coh*, p_ge]], p_gg) with |coh|^2 = p_eg p_ge (physics.md
-# section 3: the sector state is pure, so the eg/ge block has rank 1). Spectrum
-# (p_gg, p_eg + p_ge, p_ee, 0); Bloch vectors (0, 0, n_z), (0, 0, s_z); correlations
-# c_x = c_y = 2 Re coh, c_z. Rows XS_ENERGY .. XS_SZ are written by .states.xstate_summary;
-# rows XS_L_GG .. XS_JOINT are scratch of write_block_xstate.
-XS_ENERGY, XS_GG, XS_EG, XS_GE, XS_EE, XS_COH, XS_NZ, XS_SZ = range(8)
-XS_L_GG, XS_L_EG, XS_L_GE, XS_L_EE, XS_L_B, XS_M_NZ, XS_M_SZ, XS_JOINT = range(8, 16)
-N_XSUMMARY = 16
+# rho_B = diag(p_ee, [[p_eg, coh], [coh*, p_ge]], p_gg) (physics.md section 3). The model is
+# symmetric under exchanging the qubits and starts in |n,gg>, so c_eg = c_ge at all times
+# (.hamiltonians.fill_cavity_sector): p_eg = p_ge = coh = p_T / 2 with p_T = p_eg + p_ge, the
+# triplet population. Spectrum (p_gg, p_T, p_ee, 0); Bloch vectors (0, 0, n_z) for both cells
+# with n_z = s_z = p_ee - p_gg; correlations c_x = c_y = 2 Re coh = p_T, c_z = 1 - 2 p_T.
+# Rows XS_ENERGY .. XS_NZ are written by .states.xstate_summary; rows XS_L_GG .. XS_JOINT are
+# scratch of write_block_xstate.
+XS_ENERGY, XS_GG, XS_T, XS_EE, XS_NZ = range(5)
+XS_L_GG, XS_L_T, XS_L_EE, XS_M_NZ, XS_JOINT = range(5, 10)
+N_XSUMMARY = 10
 
 
 @kernel
-def concurrence_xstate(p_gg, p_eg, p_ge, p_ee):
-    """Wootters concurrence of the X state, 2 max(0, |coh| - sqrt(p_gg p_ee)) with
-    |coh| = sqrt(p_eg p_ge) (physics.md section 4)."""
-    return 2.0 * max(0.0, np.sqrt(p_eg * p_ge) - np.sqrt(p_gg * p_ee))
+def concurrence_xstate(p_gg, p_t, p_ee):
+    """Wootters concurrence of the X state, 2 max(0, |coh| - sqrt(p_gg p_ee)) (physics.md
+    section 4) with |coh| = p_T / 2: max(0, p_T - 2 sqrt(p_gg p_ee))."""
+    return max(0.0, p_t - 2.0 * np.sqrt(p_gg * p_ee))
 
 
 @kernel
@@ -354,66 +356,59 @@ def entropy_cell_xstate(m_nz):
 
 
 @leaf
-def entropy_battery_xstate(l_gg, l_b, l_ee):
-    """S(rho_B) = -sum_k r_k log2 r_k over the spectrum (p_gg, p_eg + p_ge, p_ee, 0), from
-    l_gg = xlog2x(p_gg), l_b = xlog2x(p_eg + p_ge), l_ee = xlog2x(p_ee)."""
-    return -(l_gg + l_b + l_ee)
+def entropy_battery_xstate(l_gg, l_t, l_ee):
+    """S(rho_B) = -sum_k r_k log2 r_k over the spectrum (p_gg, p_T, p_ee, 0), from
+    l_gg = xlog2x(p_gg), l_t = xlog2x(p_T), l_ee = xlog2x(p_ee)."""
+    return -(l_gg + l_t + l_ee)
 
 
 @leaf
-def steering_joint_xstate(l_gg, l_eg, l_ge, l_ee, c_perp):
-    """:func:`steering_joint` of the X state from l_k = xlog2x(p_k) and c_perp = 2 Re coh.
+def steering_joint_xstate(l_gg, l_t, l_ee, p_t):
+    """:func:`steering_joint` of the X state from l_k = xlog2x(p_k) and p_T.
 
-    x and y: n_i = s_i = 0, c_i = c_perp, and joint_term(0, 0, c) = marginal_term(c).
+    x and y: n_i = s_i = 0, c_i = c_perp = p_T, and joint_term(0, 0, c) = marginal_term(c).
     z: q = 1 + a n_z + b s_z + a b c_z = 4 p_k, one population per sign pair (a, b), so
-    joint_term(n_z, s_z, c_z) = (1/4) sum_k 4 p_k log2(4 p_k) = sum_k l_k + 2 (sum_k p_k = 1).
-    Together: 2 marginal_term(c_perp) + sum_k l_k + 2.
+    joint_term(n_z, s_z, c_z) = (1/4) sum_k 4 p_k log2(4 p_k) = sum_k xlog2x(p_k) + 2
+    (sum_k p_k = 1), where the two triplet halves give 2 xlog2x(p_T / 2) = l_t - p_T.
+    Together: 2 marginal_term(p_T) + l_gg + l_t - p_T + l_ee + 2.
     """
-    return 2.0 * marginal_term(c_perp) + (l_gg + l_eg + l_ge + l_ee) + 2.0
+    return 2.0 * marginal_term(p_t) + (l_gg + (l_t - p_t) + l_ee) + 2.0
 
 
 @leaf
 def steering_xstate(joint, m_z):
     """:func:`steering` for Bloch vectors along z: marginal_term(0) = 0 for x and y, so
-    I = 3 + m_z - joint with m_z = marginal_term(n_z) (I_ab) or marginal_term(s_z) (I_ba)."""
+    I = 3 + m_z - joint with m_z = marginal_term(n_z) (I_ab; I_ba = I_ab as s_z = n_z)."""
     return 3.0 + m_z - joint
 
 
 @kernel
 def write_block_xstate(out, slot, p, start, t, rows, n, delta, threshold, e_init, spectrum):
-    """:func:`write_block` for the cavity's X state, from the summary rows XS_* (rows 0-7
-    filled for columns j < n; rows 8-15 are scratch). Shared terms (x log x of the
-    populations, marginal terms of n_z and s_z, the steering joint part) are computed once,
-    each only if a requested metric needs it; then every metric is one vectorizable loop."""
+    """:func:`write_block` for the cavity's X state, from the summary rows XS_* (rows 0-4
+    filled for columns j < n; rows 5-9 are scratch). Shared terms (x log x of the populations,
+    the marginal term of n_z, the steering joint part: 7 logarithms per point) are computed
+    once, each only if a requested metric needs it; then every metric is one vectorizable
+    loop."""
     d0 = spectrum[0] - e_init
     d1 = spectrum[1] - e_init
     d2 = spectrum[2] - e_init
     d3 = spectrum[3] - e_init
     r = rows
     steer = slot[STEERING_AB] >= 0 or slot[STEERING_BA] >= 0
-    need_m_nz = slot[ENTROPY_CELL] >= 0 or slot[ENTROPY_DIAG_CELL] >= 0 or slot[STEERING_AB] >= 0
     if steer or slot[ENTROPY_BATTERY] >= 0:
         for j in range(n):
             r[XS_L_GG, j] = xlog2x(r[XS_GG, j])
         for j in range(n):
-            r[XS_L_EE, j] = xlog2x(r[XS_EE, j])
-    if slot[ENTROPY_BATTERY] >= 0:
+            r[XS_L_T, j] = xlog2x(r[XS_T, j])
         for j in range(n):
-            r[XS_L_B, j] = xlog2x(r[XS_EG, j] + r[XS_GE, j])
+            r[XS_L_EE, j] = xlog2x(r[XS_EE, j])
     if steer:
         for j in range(n):
-            r[XS_L_EG, j] = xlog2x(r[XS_EG, j])
-        for j in range(n):
-            r[XS_L_GE, j] = xlog2x(r[XS_GE, j])
-        for j in range(n):
-            r[XS_JOINT, j] = steering_joint_xstate(r[XS_L_GG, j], r[XS_L_EG, j], r[XS_L_GE, j],
-                                                   r[XS_L_EE, j], 2.0 * r[XS_COH, j])
-    if need_m_nz:
+            r[XS_JOINT, j] = steering_joint_xstate(r[XS_L_GG, j], r[XS_L_T, j], r[XS_L_EE, j],
+                                                   r[XS_T, j])
+    if steer or slot[ENTROPY_CELL] >= 0 or slot[ENTROPY_DIAG_CELL] >= 0:
         for j in range(n):
             r[XS_M_NZ, j] = marginal_term(r[XS_NZ, j])
-    if slot[STEERING_BA] >= 0:
-        for j in range(n):
-            r[XS_M_SZ, j] = marginal_term(r[XS_SZ, j])
 
     if slot[ENERGY] >= 0:
         o = out[slot[ENERGY], p, start:start + n]
@@ -422,18 +417,18 @@ def write_block_xstate(out, slot, p, start, t, rows, n, delta, threshold, e_init
     if slot[ERGOTROPY] >= 0:
         o = out[slot[ERGOTROPY], p, start:start + n]
         for j in range(n):
-            o[j] = ergotropy(r[XS_ENERGY, j], r[XS_GG, j], r[XS_EG, j] + r[XS_GE, j],
-                             r[XS_EE, j], 0.0, d0, d1, d2, d3)
+            o[j] = ergotropy(r[XS_ENERGY, j], r[XS_GG, j], r[XS_T, j], r[XS_EE, j], 0.0,
+                             d0, d1, d2, d3)
     if slot[EFFICIENCY] >= 0:
         o = out[slot[EFFICIENCY], p, start:start + n]
         for j in range(n):
-            work = ergotropy(r[XS_ENERGY, j], r[XS_GG, j], r[XS_EG, j] + r[XS_GE, j],
-                             r[XS_EE, j], 0.0, d0, d1, d2, d3)
+            work = ergotropy(r[XS_ENERGY, j], r[XS_GG, j], r[XS_T, j], r[XS_EE, j], 0.0,
+                             d0, d1, d2, d3)
             o[j] = efficiency(work, r[XS_ENERGY, j], threshold)
     if slot[ERGOTROPY_LOCAL] >= 0:
         o = out[slot[ERGOTROPY_LOCAL], p, start:start + n]
         for j in range(n):
-            o[j] = ergotropy_local_z(delta, r[XS_NZ, j], r[XS_SZ, j])
+            o[j] = ergotropy_local_z(delta, r[XS_NZ, j], r[XS_NZ, j])
     if slot[ERGOTROPY_INCOHERENT_CELL] >= 0:
         o = out[slot[ERGOTROPY_INCOHERENT_CELL], p, start:start + n]
         for j in range(n):
@@ -450,7 +445,7 @@ def write_block_xstate(out, slot, p, start, t, rows, n, delta, threshold, e_init
     if slot[ENTROPY_BATTERY] >= 0:
         o = out[slot[ENTROPY_BATTERY], p, start:start + n]
         for j in range(n):
-            o[j] = entropy_battery_xstate(r[XS_L_GG, j], r[XS_L_B, j], r[XS_L_EE, j])
+            o[j] = entropy_battery_xstate(r[XS_L_GG, j], r[XS_L_T, j], r[XS_L_EE, j])
     if slot[ENTROPY_DIAG_CELL] >= 0:
         o = out[slot[ENTROPY_DIAG_CELL], p, start:start + n]
         for j in range(n):
@@ -462,19 +457,16 @@ def write_block_xstate(out, slot, p, start, t, rows, n, delta, threshold, e_init
     if slot[PURITY_BATTERY] >= 0:
         o = out[slot[PURITY_BATTERY], p, start:start + n]
         for j in range(n):
-            o[j] = purity_battery(r[XS_GG, j], r[XS_EG, j] + r[XS_GE, j], r[XS_EE, j], 0.0)
+            o[j] = purity_battery(r[XS_GG, j], r[XS_T, j], r[XS_EE, j], 0.0)
     if slot[CONCURRENCE] >= 0:
         o = out[slot[CONCURRENCE], p, start:start + n]
         for j in range(n):
-            o[j] = concurrence_xstate(r[XS_GG, j], r[XS_EG, j], r[XS_GE, j], r[XS_EE, j])
-    if slot[STEERING_AB] >= 0:
-        o = out[slot[STEERING_AB], p, start:start + n]
-        for j in range(n):
-            o[j] = steering_xstate(r[XS_JOINT, j], r[XS_M_NZ, j])
-    if slot[STEERING_BA] >= 0:
-        o = out[slot[STEERING_BA], p, start:start + n]
-        for j in range(n):
-            o[j] = steering_xstate(r[XS_JOINT, j], r[XS_M_SZ, j])
+            o[j] = concurrence_xstate(r[XS_GG, j], r[XS_T, j], r[XS_EE, j])
+    for k in (STEERING_AB, STEERING_BA):  # equal: both cells have the same n_z
+        if slot[k] >= 0:
+            o = out[slot[k], p, start:start + n]
+            for j in range(n):
+                o[j] = steering_xstate(r[XS_JOINT, j], r[XS_M_NZ, j])
     if slot[POWER] >= 0:
         o = out[slot[POWER], p, start:start + n]
         tb = t[start:start + n]

@@ -11,9 +11,9 @@ summary array (rows :data:`.metrics.ENERGY_ROW` ... :data:`.metrics.CONC`).
   :func:`.metrics.write_block_product`.
 - :func:`xstate_summary`: the cavity model's sector amplitudes (c1, c2, c3, c4) of
   (|n,gg>, |n-1,eg>, |n-1,ge>, |n-2,ee>). Tracing out the cavity gives the X state
-  rho_B = diag(|c4|^2, [[|c2|^2, c2 c3*], [c3 c2*, |c3|^2]], |c1|^2), fixed by its four
-  populations and Re(c2 c3*); it has its own summary rows (``XS_*``) and metric writer
-  (:func:`.metrics.write_block_xstate`).
+  rho_B = diag(|c4|^2, [[|c2|^2, c2 c3*], [c3 c2*, |c3|^2]], |c1|^2); exchange symmetry
+  makes c2 = c3, so it is fixed by three populations; it has its own summary rows (``XS_*``)
+  and metric writer (:func:`.metrics.write_block_xstate`).
 
 Pauli conventions: basis (|e>, |g>), sigma_z|e> = +|e>; <sigma_x> = 2 Re rho_eg,
 <sigma_y> = -2 Im rho_eg, <sigma_z> = rho_ee - rho_gg. Complex amplitudes are passed as
@@ -31,7 +31,7 @@ from ._jit import kernel, leaf
 from .metrics import energy
 from .metrics import CONC, CX, CY, CZ, ENERGY_ROW, NX, NY, NZ, R0, R1, R2, R3, SX, SY, SZ
 from .metrics import PS_ENERGY, PS_NY, PS_PE, PS_PG
-from .metrics import XS_COH, XS_EE, XS_EG, XS_ENERGY, XS_GE, XS_GG, XS_NZ, XS_SZ
+from .metrics import XS_EE, XS_ENERGY, XS_GG, XS_NZ, XS_T
 
 
 @kernel
@@ -78,23 +78,22 @@ def pure_state_summary(summary, j, hb, ar, ai, br, bi, cr, ci, dr, di):
 
 
 @leaf
-def xstate_summary(rows, j, hb, c1r, c1i, c2r, c2i, c3r, c3i, c4r, c4i):
-    """The cavity X state's summary rows (:data:`.metrics.XS_ENERGY` .. :data:`.metrics.XS_SZ`)
-    into rows[:, j]: energy, the populations p_gg, p_eg, p_ge, p_ee, coh = Re rho_{eg,ge} and
-    the Bloch z components n_z, s_z."""
+def xstate_summary(rows, j, hb, c1r, c1i, ctr, cti, c4r, c4i):
+    """The cavity X state's summary rows (:data:`.metrics.XS_ENERGY` .. :data:`.metrics.XS_NZ`)
+    into rows[:, j] from the amplitudes c1 of |n,gg>, c_T of the triplet
+    (|n-1,eg> + |n-1,ge>)/sqrt(2) and c4 of |n-2,ee> (the state never has a singlet part, see
+    :func:`.hamiltonians.fill_cavity_sector`): energy, the populations p_gg, p_T = p_eg + p_ge,
+    p_ee and n_z = s_z = p_ee - p_gg. With c_eg = c_ge = c_T/sqrt(2):
+    p_eg = p_ge = Re rho_{eg,ge} = p_T / 2."""
     p_gg = c1r * c1r + c1i * c1i
-    p_eg = c2r * c2r + c2i * c2i
-    p_ge = c3r * c3r + c3i * c3i
+    p_t = ctr * ctr + cti * cti
     p_ee = c4r * c4r + c4i * c4i
-    coh_re = c2r * c3r + c2i * c3i  # Re rho_{eg,ge} = Re(c2 c3*)
-    rows[XS_ENERGY, j] = energy(hb, p_ee, p_eg, p_ge, coh_re)
+    half = 0.5 * p_t
+    rows[XS_ENERGY, j] = energy(hb, p_ee, half, half, half)
     rows[XS_GG, j] = p_gg
-    rows[XS_EG, j] = p_eg
-    rows[XS_GE, j] = p_ge
+    rows[XS_T, j] = p_t
     rows[XS_EE, j] = p_ee
-    rows[XS_COH, j] = coh_re
-    rows[XS_NZ, j] = p_ee + p_eg - p_ge - p_gg
-    rows[XS_SZ, j] = p_ee + p_ge - p_eg - p_gg
+    rows[XS_NZ, j] = p_ee - p_gg
 
 
 @leaf

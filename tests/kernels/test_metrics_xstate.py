@@ -28,33 +28,35 @@ EE, EG, GE, GG = range(4)  # basis order (ee, eg, ge, gg)
 
 
 def x_state(c: np.ndarray) -> np.ndarray:
-    """rho_B of the cavity sector state sum_k c_k |k> over (|n,gg>, |n-1,eg>, |n-1,ge>,
-    |n-2,ee>): diag(|c4|^2, [[|c2|^2, c2 c3*], [c3 c2*, |c3|^2]], |c1|^2)."""
+    """rho_B of the cavity sector state c_gg |n,gg> + c_T |T> + c_ee |n-2,ee> with the triplet
+    |T> = (|n-1,eg> + |n-1,ge>)/sqrt(2) (the exchange-symmetric states the model produces):
+    diag(|c_ee|^2, [[|c_T|^2/2, |c_T|^2/2], [|c_T|^2/2, |c_T|^2/2]], |c_gg|^2)."""
     c = np.asarray(c, dtype=complex)
     c = c / np.linalg.norm(c)
+    sector = np.array([c[0], c[1] / np.sqrt(2), c[1] / np.sqrt(2), c[2]])
     rho = np.zeros((4, 4), dtype=complex)
-    rho[EE, EE] = abs(c[3]) ** 2
-    rho[GG, GG] = abs(c[0]) ** 2
-    rho[EG:GE + 1, EG:GE + 1] = np.outer(c[1:3], c[1:3].conj())
+    rho[EE, EE] = abs(sector[3]) ** 2
+    rho[GG, GG] = abs(sector[0]) ** 2
+    rho[EG:GE + 1, EG:GE + 1] = np.outer(sector[1:3], sector[1:3].conj())
     return rho
 
 
 def edge_states() -> list[np.ndarray]:
     s = np.sqrt(0.5)
     return [x_state(c) for c in (
-        [1, 0, 0, 0],            # |gg>: nothing stored
-        [0, 0, 0, 1],            # |ee>: full charge
-        [0, s, s, 0],            # triplet Psi+
-        [0, s, -s, 0],           # singlet
-        [0, 1j * s, s, 0],       # Re coh = 0, |coh| = 1/2
-        [0, 1, 0, 0],            # |eg>
-        [s, 0, 0, s],            # classical mixture of gg and ee
-        [1, 1e-9, 0, 0],         # barely charged
+        [1, 0, 0],               # |gg>: nothing stored
+        [0, 0, 1],               # |ee>: full charge
+        [0, 1, 0],               # triplet Psi+: maximally entangled
+        [0, 1j, 0],              # the same state, another phase
+        [s, 0, s],               # classical mixture of gg and ee
+        [s, s, 0],
+        [1, 1e-9, 0],            # barely charged
+        [1e-9, 1, 1e-9],
     )]
 
 
 def random_states(rng: np.random.Generator, k: int) -> list[np.ndarray]:
-    return [x_state(rng.normal(size=4) + 1j * rng.normal(size=4)) for _ in range(k)]
+    return [x_state(rng.normal(size=3) + 1j * rng.normal(size=3)) for _ in range(k)]
 
 
 def summary_rows(rhos: list[np.ndarray], hb: np.ndarray) -> np.ndarray:
@@ -62,15 +64,12 @@ def summary_rows(rhos: list[np.ndarray], hb: np.ndarray) -> np.ndarray:
     rows are filled with NaN so that reading one before writing it shows."""
     rows = np.full((mk.N_XSUMMARY, len(rhos)), np.nan)
     for j, rho in enumerate(rhos):
-        n, s, _ = ref.bloch_summary(rho)
+        n, _, _ = ref.bloch_summary(rho)
         rows[mk.XS_ENERGY, j] = np.real(np.trace(hb @ rho) - hb[GG, GG])
         rows[mk.XS_GG, j] = rho[GG, GG].real
-        rows[mk.XS_EG, j] = rho[EG, EG].real
-        rows[mk.XS_GE, j] = rho[GE, GE].real
+        rows[mk.XS_T, j] = rho[EG, EG].real + rho[GE, GE].real
         rows[mk.XS_EE, j] = rho[EE, EE].real
-        rows[mk.XS_COH, j] = rho[EG, GE].real
         rows[mk.XS_NZ, j] = n[2]
-        rows[mk.XS_SZ, j] = s[2]
     return rows
 
 
@@ -126,10 +125,10 @@ def test_edge_states_match_definitions(accounting):
     assert got[names.index("energy"), 0] == 0.0
     for name in ("efficiency", "efficiency_incoherent", "power"):
         assert np.isnan(got[names.index(name), 0]), name
-    # Bell states: maximal concurrence, steering sum 0
+    # the triplet Psi+: maximal concurrence, steering sum 0
     for j in (2, 3):
         assert got[names.index("concurrence"), j] == pytest.approx(1.0, abs=1e-15)
-        assert got[names.index("steering_ab"), j] == pytest.approx(0.0, abs=1e-14)
+        assert got[names.index("steering_ab"), j] == pytest.approx(0.0, abs=1e-13)
 
 
 @pytest.mark.parametrize("wanted", [[name] for name in ref.METRIC_NAMES] + [
@@ -152,16 +151,11 @@ def test_any_subset_of_metrics_gives_the_full_values(wanted):
 def test_xstate_steering_equals_general_formula():
     rng = np.random.default_rng(7)
     for _ in range(500):
-        # populations of an X state with a coherent eg/ge block (any physical one)
-        p = rng.dirichlet(np.ones(4))
-        p_ee, p_eg, p_ge, p_gg = p
-        coh = np.sqrt(p_eg * p_ge) * rng.uniform(-1, 1)
-        nz = p_ee + p_eg - p_ge - p_gg
-        sz = p_ee + p_ge - p_eg - p_gg
-        cz = p_ee + p_gg - p_eg - p_ge
-        c_perp = 2 * coh
-        i_ab, i_ba = steering_pair(0.0, 0.0, nz, 0.0, 0.0, sz, c_perp, c_perp, cz)
-        joint = steering_joint_xstate(xlog2x(p_gg), xlog2x(p_eg), xlog2x(p_ge), xlog2x(p_ee),
-                                      c_perp)
+        # populations of a symmetric X state: p_eg = p_ge = coh = p_T / 2
+        p_ee, p_t, p_gg = rng.dirichlet(np.ones(3))
+        nz = sz = p_ee - p_gg
+        cz = p_ee + p_gg - p_t
+        i_ab, i_ba = steering_pair(0.0, 0.0, nz, 0.0, 0.0, sz, p_t, p_t, cz)
+        joint = steering_joint_xstate(xlog2x(p_gg), xlog2x(p_t), xlog2x(p_ee), p_t)
         assert abs(steering_xstate(joint, marginal_term(nz)) - i_ab) < 1e-13
         assert abs(steering_xstate(joint, marginal_term(sz)) - i_ba) < 1e-13
