@@ -46,8 +46,9 @@ from .states import (
     xstate_summary,
 )
 
-# Times per work item. The block's scratch rows (16 x 512 x 8 bytes for the cavity) stay in the
-# L2 cache; longer runs per output row than 128 measured ~15 % faster on 1024 x 2048 grids.
+# Times per work item. The block's scratch rows (10 x 512 x 8 bytes for the cavity, plus phases
+# and amplitudes) stay in the L1/L2 caches; 512 measured faster than 128, 256, 1024 and 2048
+# (cavity and drive, 1024 x 2048 grids, in-process A/B).
 T_BLOCK = 512
 
 
