@@ -1,7 +1,7 @@
 """What limits the in-memory kernels: ``python -m bench.limits``.
 
-For the cavity kernel and the field "drive" kernel (all 15 metrics, float64, the main grid of
-``bench.kernels``: 1024 parameter sets x 2048 times, a 252 MB output), with one thread and with
+For the cavity kernel and the field "drive" kernel (all 15 metrics, float64, the main grids of
+``bench.kernels``, same parameters: 1024 parameter sets x 2048 times, a 252 MB output), with one thread and with
 all threads, it prints points per second of
 
 - ``kernel``: the grid kernel of ``qbfast.kernels.grid`` writing the large output (what
@@ -28,7 +28,8 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from qbfast.api import Grid
+from bench.baselines import parameter_table
+from bench.kernels import cavity_params, field_params
 from qbfast.kernels._jit import _OPTIONS
 from qbfast.kernels.grid import T_BLOCK, cavity_grid, field_drive_grid
 from qbfast.params import N_METRICS
@@ -58,16 +59,10 @@ def store_only(out, t, n_threads):
                     o[j] = tb[j] + m
 
 
-def _cavity_table(n_points: int, t: np.ndarray) -> np.ndarray:
-    n_n = max(1, min(8, n_points))
-    return Grid("cavity", t, n=list(range(1, n_n + 1)), J1=0.75,
-                J2=np.linspace(0.0, 2.0, max(1, n_points // n_n))).parameter_table()
-
-
-def _drive_table(n_points: int, t: np.ndarray) -> np.ndarray:
-    n_b = max(1, min(8, n_points))
-    return Grid("field", t, A=np.linspace(0.5, 2.0, max(1, n_points // n_b)), g=0.5,
-                B=np.linspace(0.0, 2.0, n_b)).parameter_table()
+def _table(model: str, n_points: int) -> np.ndarray:
+    """The parameter table of ``bench.kernels``' grid of about ``n_points`` sets."""
+    make = cavity_params if model == "cavity" else field_params
+    return parameter_table("cavity" if model == "cavity" else "field", make(n_points))[0]
 
 
 def _runner(model: str, table: np.ndarray, t: np.ndarray, threads: int) -> Callable[[], None]:
@@ -94,9 +89,8 @@ def _rates(fns: dict[str, tuple[Callable[[], None], int]], repeats: int) -> dict
 def measure(model: str, n_points: int, n_t: int, threads: int, repeats: int) -> dict[str, float]:
     numba.set_num_threads(threads)
     t = np.linspace(0.0, 20.0 if model == "cavity" else 10.0, n_t)
-    make_table = _cavity_table if model == "cavity" else _drive_table
-    big = make_table(n_points, t)
-    small = make_table(16, t)
+    big = _table(model, n_points)
+    small = _table(model, 16)
     calls = max(1, big.shape[0] // small.shape[0])
     small_fn = _runner(model, small, t, threads)
 

@@ -91,11 +91,11 @@ def check_value(param: Parameter, value: object, what: str | None = None) -> flo
 
 
 def _all_valid_floats(param: Parameter, value: object) -> np.ndarray | None:
-    """``value`` as a float64 array when it is an integer or float array (not bool) whose
-    elements all pass :func:`check_value`; None otherwise. The vectorized fast path of
-    :func:`check_parameter` for long numeric sequences."""
+    """``value`` as a float64 array when it is a non-empty 1-D integer or float array (not bool)
+    whose elements all pass :func:`check_value`; None otherwise (then :func:`check_parameter`
+    checks element by element, to name what is wrong). The fast path for long sequences."""
     numeric = np.asarray(value)
-    if numeric.dtype.kind not in "iuf" or numeric.ndim != 1:
+    if numeric.dtype.kind not in "iuf" or numeric.ndim != 1 or numeric.size == 0:
         return None
     x = numeric.astype(np.float64)
     ok = np.isfinite(x).all()
@@ -115,6 +115,12 @@ def check_parameter(param: Parameter, value: object) -> float | np.ndarray:
             f"{param.name}: expected a scalar or a 1-D sequence of values, each {param.allowed}; "
             f"got {value!r}"
         )
+    values = _all_valid_floats(param, value)
+    if values is not None:  # a valid numeric array: checked vectorized
+        if np.unique(values).size != values.size:
+            raise ValueError(f"{param.name}: the sequence has repeated values; values must be "
+                             "distinct")
+        return values
     arr = np.asarray(value, dtype=object)
     if arr.ndim == 0:
         return check_value(param, arr.item())
@@ -122,9 +128,7 @@ def check_parameter(param: Parameter, value: object) -> float | np.ndarray:
         raise ValueError(f"{param.name}: a sequence must be 1-D, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{param.name}: the sequence is empty; give at least one value")
-    values = _all_valid_floats(param, value)
-    if values is None:  # something is wrong: find it, element by element, for the message
-        values = np.array([check_value(param, v, f"{param.name}[{i}]") for i, v in enumerate(arr)])
+    values = np.array([check_value(param, v, f"{param.name}[{i}]") for i, v in enumerate(arr)])
     if np.unique(values).size != values.size:
         raise ValueError(f"{param.name}: the sequence has repeated values; values must be distinct")
     return values

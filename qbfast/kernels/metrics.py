@@ -69,9 +69,16 @@ def xlog2x(x):
 
 
 @leaf
+def outcome_entropy(p_plus, p_minus):
+    """Shannon entropy -p_+ log2 p_+ - p_- log2 p_-, bits, of a two-outcome distribution given
+    both probabilities (each computed directly, so that neither is a difference near 0)."""
+    return -(xlog2x(p_plus) + xlog2x(p_minus))
+
+
+@leaf
 def binary_entropy(p):
     """h(p) = -p log2 p - (1 - p) log2(1 - p), bits."""
-    return -xlog2x(p) - xlog2x(1.0 - p)
+    return outcome_entropy(p, 1.0 - p)
 
 
 @leaf
@@ -89,6 +96,14 @@ def joint_term(m, s, c):
         + xlog2x(1.0 - m + s - c)
         + xlog2x(1.0 - m - s + c)
     )
+
+
+@kernel
+def spectrum_offsets(spectrum, e_init):
+    """d_k = e_k - e_init for the ascending battery spectrum (e0, e1, e2, e3): the passive
+    energy relative to <gg|H_b|gg>, as :func:`ergotropy` takes it."""
+    return (spectrum[0] - e_init, spectrum[1] - e_init, spectrum[2] - e_init,
+            spectrum[3] - e_init)
 
 
 @kernel
@@ -240,10 +255,7 @@ def write_block(out, slot, p, start, t, summary, n, delta, threshold, e_init, sp
     vectorizes. Any two-qubit state; the cavity's X state has the faster
     :func:`write_block_xstate`.
     """
-    d0 = spectrum[0] - e_init
-    d1 = spectrum[1] - e_init
-    d2 = spectrum[2] - e_init
-    d3 = spectrum[3] - e_init
+    d0, d1, d2, d3 = spectrum_offsets(spectrum, e_init)
     s = summary
     for j in range(n):
         stored[j] = s[ENERGY_ROW, j]
@@ -389,10 +401,7 @@ def write_block_xstate(out, slot, p, start, t, rows, n, delta, threshold, e_init
     the marginal term of n_z, the steering joint part: 7 logarithms per point) are computed
     once, each only if a requested metric needs it; then every metric is one vectorizable
     loop."""
-    d0 = spectrum[0] - e_init
-    d1 = spectrum[1] - e_init
-    d2 = spectrum[2] - e_init
-    d3 = spectrum[3] - e_init
+    d0, d1, d2, d3 = spectrum_offsets(spectrum, e_init)
     r = rows
     steer = slot[STEERING_AB] >= 0 or slot[STEERING_BA] >= 0
     if steer or slot[ENTROPY_BATTERY] >= 0:
@@ -486,13 +495,6 @@ N_PSUMMARY = 6
 
 
 @leaf
-def outcome_entropy(p_plus, p_minus):
-    """Shannon entropy -p_+ log2 p_+ - p_- log2 p_-, bits, of a two-outcome distribution given
-    both probabilities (each computed directly, so that neither is a difference near 0)."""
-    return -(xlog2x(p_plus) + xlog2x(p_minus))
-
-
-@leaf
 def steering_product(h_x, h_y, h_z):
     """Entropic steering sum of a product state, bits: the outcomes of sigma_i^a and sigma_i^b
     are independent, so H(sigma_i^b | sigma_i^a) = H(sigma_i^b) = h((1 + s_i)/2) and
@@ -511,10 +513,7 @@ def write_block_product(out, slot, p, start, t, rows, n, delta, threshold, e_ini
     sum is :func:`steering_product` with h_x = h(1/2) = 1. The logarithms left are those of
     h((1 + n_y)/2) and h((1 + n_z)/2) = h(p_e), shared by steering and entropy_diag_cell.
     """
-    d0 = spectrum[0] - e_init
-    d1 = spectrum[1] - e_init
-    d2 = spectrum[2] - e_init
-    d3 = spectrum[3] - e_init
+    d0, d1, d2, d3 = spectrum_offsets(spectrum, e_init)
     r = rows
     steer = slot[STEERING_AB] >= 0 or slot[STEERING_BA] >= 0
     if steer or slot[ENTROPY_DIAG_CELL] >= 0:
