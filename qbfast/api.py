@@ -110,22 +110,31 @@ class Grid:
                                                              "units": TIME.units})
         return coords
 
-    def compute(self, out: np.ndarray) -> None:
-        """Run the kernel, writing into ``out`` of shape (n_metrics, n_points, T)."""
+    def kernel_inputs(self) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray | None]:
+        """What the kernels of :mod:`qbfast.kernels.grid` take: the parameter table, ``bare``,
+        ``slot`` (metric index -> row of the output, -1: not requested) and, for field
+        "full", the Magnus step bound of every point (else None)."""
         slot = np.full(N_METRICS, -1, dtype=np.int64)
         for i, name in enumerate(self.metrics):
             slot[METRIC_INDEX[name]] = i
         table = self.parameter_table()
         bare = self.battery_hamiltonian == "bare"
+        steps = None
+        if self.protocol == "full":
+            if self.max_step is None:
+                steps = default_max_step(*table.T)
+            else:
+                steps = np.full(self.n_points, self.max_step)
+        return table, bare, slot, steps
+
+    def compute(self, out: np.ndarray) -> None:
+        """Run the kernel, writing into ``out`` of shape (n_metrics, n_points, T)."""
+        table, bare, slot, steps = self.kernel_inputs()
         if self.model.name == "cavity":
             cavity_grid(table, self.t, bare, slot, out, numba.get_num_threads())
         elif self.protocol == "drive":
             field_drive_grid(table, self.t, bare, slot, out, numba.get_num_threads())
         else:
-            if self.max_step is None:
-                steps = default_max_step(*table.T)
-            else:
-                steps = np.full(self.n_points, self.max_step)
             field_full_grid(table, self.t, bare, slot, out, steps)
 
     def empty_output(self) -> np.ndarray:

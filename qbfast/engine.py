@@ -14,7 +14,6 @@ Dask threads x Numba threads does not exceed the cores of a host.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import os
 import threading
@@ -29,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from . import store as _store
-from .reduce import reduce_stats
+from .reduce import reduce_grid, reduce_stats
 from .spec import Spec, load_spec
 
 #: Environment variable read by the tasks (fault-injection tests only): seconds to sleep
@@ -43,11 +42,6 @@ class RunError(RuntimeError):
 
 # ---- work of one chunk (runs on a worker) ------------------------------------------------------
 
-#: [reduce] without the series: a task computes its chunk in blocks of parameter points whose
-#: series (float64, all metrics) take at most this many bytes (at least one point), reducing
-#: each block before the next, so a task's memory does not grow with its chunk.
-REDUCE_BLOCK_BYTES = 4 << 20
-
 
 def compute_chunk(spec: Spec, index: tuple[int, ...], block_bytes: int | None = None
                   ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
@@ -56,42 +50,29 @@ def compute_chunk(spec: Spec, index: tuple[int, ...], block_bytes: int | None = 
     Returns ``(data, peaks)``: ``data[var]`` has the chunk's shape along ``var``'s dims;
     ``peaks`` is (n_peak_metrics, 2): value and flat index (in the full grid) of the chunk's
     maximum of each of ``qbfast.store.PEAK_METRICS`` present (NaN where all values are NaN).
-    Without stored series ([reduce] alone) the chunk is computed and reduced in blocks of at
-    most ``block_bytes`` (default :data:`REDUCE_BLOCK_BYTES`); the results do not depend on it.
+    Without stored series ([reduce] alone) the chunk is computed and reduced in one Numba call
+    (:func:`qbfast.reduce.reduce_grid`), in blocks of at most ``block_bytes`` (default
+    ``qbfast.reduce.REDUCE_BLOCK_BYTES``); the results do not depend on it.
     """
     grid = spec.chunk_grid_request(index)
     slices = spec.chunk_slices(index)
-    shape = tuple(s.stop - s.start for s in slices)
     names = _store.peak_metrics(spec)
     if spec.keep_series:
         series = _compute_series(grid)
         data = _chunk_data(spec, grid, series, _reduced(spec, grid, series))
         return data, _peaks(spec, grid, series, slices, names)
-    # [reduce] alone: blocks of whole rows (sub-grids of the chunk), each reduced at once
-    row_bytes = 8 * len(grid.metrics) * grid.t.size
-    rows = max(1, (block_bytes or REDUCE_BLOCK_BYTES) // row_bytes)
-    block = _block_shape(shape[:-1], rows)
-    # one buffer for all blocks: a fresh allocation per block costs page faults each time
-    # (Dask's nanny sets MALLOC_TRIM_THRESHOLD_, so freed blocks go back to the system)
-    buffer = np.empty(len(grid.metrics) * math.prod(block) * grid.t.size)
-    out: dict[str, np.ndarray] = {}
-    peaks = np.full((len(names), 2), np.nan) if names else None
-    for bindex in np.ndindex(*(-(-n // b) for n, b in zip(shape[:-1], block))):
-        local = tuple(slice(i * b, min((i + 1) * b, n)) for i, b, n in zip(bindex, block,
-                                                                             shape[:-1]))
-        sub = _sub_grid(grid, local)
-        series = _compute_series(sub, buffer)
-        for metric, stats in _reduced(spec, sub, series).items():
-            for suffix, values in stats.items():
-                key = f"{metric}_{suffix}"
-                if key not in out:
-                    out[key] = np.empty(shape[:-1], dtype=values.dtype)
-                out[key][local] = values
-        if names:
-            full = tuple(slice(c.start + b.start, c.start + b.stop)
-                         for c, b in zip(slices, local)) + (slices[-1],)
-            _merge_peaks(peaks, _peaks(spec, sub, series, full, names))
-    data = {var.name: out[f"{var.metric}_{var.suffix}"] for var in spec.variables()}
+    with _kernel_lock():
+        reduced, local = reduce_grid(grid, spec.reduce.stats, names, block_bytes)
+    data = {var.name: reduced[var.metric][var.suffix] for var in spec.variables()}
+    if not names:
+        return data, None
+    peaks = local.copy()
+    shape = tuple(s.stop - s.start for s in slices)
+    for j, (value, flat) in enumerate(local):
+        if not np.isnan(value):
+            where = np.unravel_index(int(flat), shape)
+            peaks[j, 1] = np.ravel_multi_index(
+                tuple(s.start + i for s, i in zip(slices, where)), spec.shape)
     return data, peaks
 
 
@@ -149,36 +130,6 @@ def _peaks(spec: Spec, grid: Any, series: np.ndarray, slices: tuple[slice, ...],
                                     spec.shape)
         peaks[j] = (x.flat[k], float(flat))
     return peaks
-
-
-def _merge_peaks(into: np.ndarray, other: np.ndarray) -> None:
-    """Keep, per metric, the larger maximum; on a tie the smaller flat index (the first in the
-    chunk's C order, as one argmax over the whole chunk gives)."""
-    for j in range(into.shape[0]):
-        v, k = other[j]
-        if np.isnan(v):
-            continue
-        if np.isnan(into[j, 0]) or v > into[j, 0] or (v == into[j, 0] and k < into[j, 1]):
-            into[j] = (v, k)
-
-
-def _block_shape(shape: tuple[int, ...], rows: int) -> tuple[int, ...]:
-    """Block lengths along ``shape`` (the swept dims of a chunk) holding at most ``rows``
-    points (at least one), filled from the last dim as chunks are."""
-    block = [1] * len(shape)
-    prod = 1
-    for i in range(len(shape) - 1, -1, -1):
-        block[i] = max(1, min(shape[i], rows // prod))
-        prod *= block[i]
-    return tuple(block)
-
-
-def _sub_grid(grid: Any, local: tuple[slice, ...]) -> Any:
-    """The block ``local`` (slices of the swept dims) of a checked grid: the same grid with
-    its swept values sliced (subsets of checked values need no new checks)."""
-    sub = copy.copy(grid)
-    sub.swept = {k: v[s] for (k, v), s in zip(grid.swept.items(), local)}
-    return sub
 
 
 _LOCK = threading.Lock()
@@ -253,12 +204,16 @@ def _warm(spec: Spec, numba_threads: dict[str, int]) -> int:
     tiny = Grid(g.model.name, g.t[:2], protocol=g.protocol,
                 battery_hamiltonian=g.battery_hamiltonian, metrics=g.metrics,
                 max_step=g.max_step, **swept, **g.fixed)
-    out = np.empty((len(g.metrics), tiny.n_points, tiny.t.size))
-    with _kernel_lock():
-        tiny.compute(out)
-    if spec.reduce is not None:  # load the reduction kernels (the NaN route included)
+    if spec.keep_series:
+        out = np.empty((len(g.metrics), tiny.n_points, tiny.t.size))
+        with _kernel_lock():
+            tiny.compute(out)
+    if spec.reduce is not None and spec.keep_series:  # the NaN route included
         x = np.array([[0.0, 1.0, 0.0], [np.nan, 1.0, 0.0]])
         reduce_stats(x, np.arange(3.0), ("max", "min", "first_max"))
+    if not spec.keep_series:
+        with _kernel_lock():
+            reduce_grid(tiny, spec.reduce.stats, _store.peak_metrics(spec))
     # xarray imports its duck-array modules (dask.array: ~0.35 s) on the first Variable a
     # process makes; without this the first task of every worker paid for it in write_chunk
     xr.Variable("x", np.zeros(1))

@@ -1,16 +1,43 @@
-"""Reductions along the time axis, on NumPy arrays (run inside each sweep task, in float64).
+"""Reductions along the time axis (run inside each sweep task, in float64).
 
-Every function takes ``x`` of shape (..., T) and ``t`` of shape (T,) and returns arrays of
-shape (...). NaN values (efficiency and power have legitimate NaNs) are ignored; where a whole
-series is NaN, or a statistic does not exist, the result is NaN. Ties go to the earliest time.
+Two routes that give the same bits: the functions on NumPy arrays take ``x`` of shape (..., T)
+and ``t`` of shape (T,) and return arrays of shape (...) (used where the series is stored
+anyway); :func:`reduce_grid` computes a grid's metrics and reduces them block by block in one
+Numba call, never holding the series ([reduce] without stored series). NaN values (efficiency
+and power have legitimate NaNs) are ignored; where a whole series is NaN, or a statistic does
+not exist, the result is NaN. Ties go to the earliest time.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numba
 import numpy as np
 
-from .kernels.reductions import extreme_index_rows, first_peak_index_rows
+from .kernels.reduced_grid import (
+    MODEL_CAVITY,
+    MODEL_FIELD_DRIVE,
+    MODEL_FIELD_FULL,
+    reduced_grid,
+)
+from .kernels.reductions import (
+    N_REDUCTIONS,
+    RED_FIRST_MAX,
+    RED_MAX,
+    RED_MIN,
+    extreme_index_rows,
+    first_peak_index_rows,
+)
 from .spec import REDUCTIONS
+
+if TYPE_CHECKING:
+    from .api import Grid
+
+#: :func:`reduce_grid` computes blocks of parameter points whose series (float64, all metrics)
+#: take at most this many bytes (at least one point): small enough to stay in a core's L2
+#: cache between the kernel writing them and the reduction reading them.
+REDUCE_BLOCK_BYTES = 512 << 10
 
 
 def _take(x: np.ndarray, t: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,3 +112,65 @@ def reduce_stats(x: np.ndarray, t: np.ndarray, stats: tuple[str, ...] | list[str
     if "first_max" in stats:
         out["first_max"], out["t_first_max"] = first_local_maximum(x, t)
     return out
+
+
+def _kernel_model(grid: Grid) -> int:
+    if grid.model.name == "cavity":
+        return MODEL_CAVITY
+    return MODEL_FIELD_DRIVE if grid.protocol == "drive" else MODEL_FIELD_FULL
+
+
+def reduce_grid(grid: Grid, stats: tuple[str, ...] | list[str], peak_metrics: tuple[str, ...] = (),
+                block_bytes: int | None = None
+                ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
+    """The ``stats`` of every metric of ``grid`` along t, computed without storing the series.
+
+    Returns ``(reduced, peaks)``: ``reduced[metric][suffix]`` of shape ``grid.shape[:-1]``, as
+    :func:`reduce_stats` of the metric's series gives; ``peaks`` (len(peak_metrics), 2): the
+    grid's largest value of each of ``peak_metrics`` and its flat index in ``grid.shape`` (the
+    first in C order; NaN skipped; NaN, NaN if all NaN). The grid is computed in blocks of at
+    most ``block_bytes`` (default :data:`REDUCE_BLOCK_BYTES`); the results do not depend on it.
+    The caller holds whatever lock the Numba threading layer needs.
+    """
+    metrics = grid.metrics
+    n_m, n_t, n_p = len(metrics), grid.t.size, grid.n_points
+    wanted = np.zeros((n_m, N_REDUCTIONS), dtype=np.uint8)
+    wanted[:, RED_MAX] = "max" in stats or "argmax" in stats
+    wanted[:, RED_MIN] = "min" in stats or "argmin" in stats
+    wanted[:, RED_FIRST_MAX] = "first_max" in stats
+    for name in peak_metrics:
+        wanted[metrics.index(name), RED_MAX] = 1
+    rows = max(1, min(n_p, (block_bytes or REDUCE_BLOCK_BYTES) // (8 * n_m * n_t)))
+    buffer = np.empty(n_m * rows * n_t)
+    index = np.full((N_REDUCTIONS, n_m, n_p), -1, dtype=np.int64)
+    value = np.full((N_REDUCTIONS, n_m, n_p), np.nan)
+    table, bare, slot, steps = grid.kernel_inputs()
+    reduced_grid(_kernel_model(grid), table, grid.t, bare, slot,
+                 steps if steps is not None else np.empty(0), numba.get_num_threads(), rows,
+                 buffer, wanted, index, value)
+
+    shape = grid.shape[:-1]
+
+    def pair(s: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = index[s, m]
+        time = np.where(idx >= 0, grid.t[np.maximum(idx, 0)], np.nan)
+        return value[s, m].reshape(shape), time.reshape(shape)
+
+    reduced: dict[str, dict[str, np.ndarray]] = {}
+    for m, name in enumerate(metrics):
+        out: dict[str, np.ndarray] = {}
+        if wanted[m, RED_MAX] and ("max" in stats or "argmax" in stats):
+            out["max"], out["t_max"] = pair(RED_MAX, m)
+        if wanted[m, RED_MIN]:
+            out["min"], out["t_min"] = pair(RED_MIN, m)
+        if wanted[m, RED_FIRST_MAX]:
+            out["first_max"], out["t_first_max"] = pair(RED_FIRST_MAX, m)
+        reduced[name] = out
+    peaks = np.full((len(peak_metrics), 2), np.nan)
+    for j, name in enumerate(peak_metrics):
+        m = metrics.index(name)
+        best = value[RED_MAX, m]
+        row = int(_extreme_index(best.reshape(1, -1), 1.0)[0]) if n_p else -1
+        if row >= 0:  # the first point with the largest maximum holds the first in C order
+            peaks[j] = (best[row], float(row * n_t + index[RED_MAX, m, row]))
+    return reduced, peaks

@@ -63,8 +63,9 @@ def data_files(path: Path) -> dict[str, bytes]:
 
 
 def n_done(path: Path) -> int:
-    d = path / store.META / "done" / "c"
-    return sum(1 for p in d.rglob("*") if p.is_file()) if d.exists() else 0
+    d = path / store.META / "done"
+    return sum(1 for p in d.iterdir() if p.name.startswith("c.") and not p.name.endswith(
+        ".partial")) if d.exists() else 0
 
 
 @pytest.fixture(scope="module")

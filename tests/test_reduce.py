@@ -116,3 +116,54 @@ def test_long_rows_with_nan_ties_signed_zeros_and_infinities():
             np.testing.assert_equal((value[i], time[i]), (rv, rt))
             if found[i]:
                 assert np.signbit(value[i]) == np.signbit(row[idx[i]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 40)), elements=st.one_of(
+    values, st.sampled_from([-0.0, math.inf, -math.inf]))))
+def test_fused_row_reductions_match_python_reference(x):
+    """The kernel of the fused route (8 running extremes, then the first index attaining
+    them) against the plain-Python references, rows of any length (tails of < 8 values)."""
+    from qbfast.kernels.reductions import first_extreme_index, first_peak_index
+
+    t = np.arange(x.shape[-1]) * 0.5
+    lanes = np.empty(8)
+    for row in x:
+        for sign in (1.0, -1.0):
+            k = first_extreme_index(row, sign, lanes)
+            got = (math.nan, math.nan) if k < 0 else (row[k], t[k])
+            np.testing.assert_equal(got, _ref_extreme(list(row), t, sign))
+        k = first_peak_index(row)
+        got = (math.nan, math.nan) if k < 0 else (row[k], t[k])
+        np.testing.assert_equal(got, _ref_first_max(list(row), t))
+
+
+@pytest.mark.parametrize("model, params", [
+    ("cavity", dict(n=[1, 4], J1=[0.0, 1.0], J2=[-0.5, 2.0])),
+    ("field", dict(protocol="drive", A=[0.0, 1.0, 2.0], g=[0.0, 1.0])),  # A = 0: constant rows
+    ("field", dict(protocol="full", A=[0.0, 1.5], B=[0.5, 2.0])),
+])
+def test_reduce_grid_equals_reducing_the_stored_series(model, params):
+    """The fused route (compute and reduce in blocks, series never stored) gives the bits of
+    the NumPy route on the full series, for every metric (efficiency and power carry NaNs),
+    every block size, and the grid's peak of energy and ergotropy (first in C order)."""
+    from qbfast.api import Grid
+    from qbfast.reduce import reduce_grid
+
+    stats = ["max", "argmax", "min", "argmin", "first_max"]
+    grid = Grid(model, np.linspace(0.0, 6.0, 61), **params)
+    series = grid.empty_output()
+    grid.compute(series.reshape(len(grid.metrics), grid.n_points, grid.t.size))
+    row_bytes = 8 * len(grid.metrics) * grid.t.size
+    for block_bytes in (1, 3 * row_bytes, 1 << 30):
+        reduced, peaks = reduce_grid(grid, stats, ("energy", "ergotropy"), block_bytes)
+        assert list(reduced) == list(grid.metrics)
+        for i, name in enumerate(grid.metrics):
+            expected = reduce_stats(series[i], grid.t, stats)
+            assert reduced[name].keys() == expected.keys()
+            for key, value in expected.items():
+                np.testing.assert_array_equal(reduced[name][key], value, err_msg=f"{name} {key}")
+        for j, name in enumerate(("energy", "ergotropy")):
+            x = series[grid.metrics.index(name)]
+            k = int(np.nanargmax(x))
+            assert (peaks[j, 0], peaks[j, 1]) == (x.flat[k], k)

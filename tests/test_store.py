@@ -56,6 +56,50 @@ def spec():
     return parse_spec(SPEC, name="small", source="small.toml")
 
 
+@pytest.mark.parametrize("dtype, codec, fill, shape, chunks, separator", [
+    ("float32", store.CODEC, np.nan, (5, 7), (2, 3), "."),   # edge chunks in both dims
+    ("float64", None, np.nan, (3, 4, 2), (2, 2, 2), "/"),
+    ("float64", None, 0.0, (4, 3), (2, 2), "."),              # -0.0 is not the fill value 0.0
+    ("int8", None, 0, (4, 3), (1, 1), "."),                   # the ``done`` marker's layout
+])
+def test_chunk_files_are_the_bytes_zarr_writes(tmp_path, dtype, codec, fill, shape, chunks,
+                                               separator):
+    """ChunkFiles writes each chunk as the bytes zarr's own ``array[region] = values`` writes
+    (and leaves no file where zarr leaves none: a chunk all fill value); zarr reads them back."""
+    import itertools
+
+    import zarr
+
+    rng = np.random.default_rng(3)
+    values = (rng.normal(size=shape) * 50).astype(dtype)
+    grid = tuple(-(-n // c) for n, c in zip(shape, chunks))
+    first = tuple(slice(0, c) for c in chunks)
+    values[first] = fill  # the first chunk: all fill value
+    if dtype.startswith("float"):
+        second = tuple(slice(c, min(2 * c, n)) for c, n in zip(chunks, shape))
+        values[second] = -0.0 if fill == 0.0 else np.nan
+        values[(-1,) * len(shape)] = np.nan
+    arrays = []
+    for name in ("by_zarr", "direct"):
+        group = zarr.open_group(tmp_path / name, mode="w", zarr_format=3)
+        arrays.append(group.create_array(
+            "x", shape=shape, chunks=chunks, dtype=dtype, fill_value=fill, compressors=codec,
+            chunk_key_encoding={"name": "default", "separator": separator}))
+    by_zarr, direct = arrays
+    files = store.ChunkFiles.open(tmp_path / "direct" / "x")
+    for coords in itertools.product(*map(range, grid)):
+        region = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(coords, chunks, shape))
+        by_zarr[region] = values[region]
+        files.write(coords, values[region])
+    expected = data_files(tmp_path / "by_zarr" / "x")
+    empty = files.path((0,) * len(shape)).relative_to(tmp_path / "direct" / "x").as_posix()
+    assert empty not in expected and len(expected) > 2  # zarr stored no all-fill chunk
+    assert data_files(tmp_path / "direct" / "x") == expected
+    reread = zarr.open_array(tmp_path / "direct" / "x", mode="r")[...]
+    np.testing.assert_array_equal(reread, values)
+    assert np.array_equal(np.signbit(reread), np.signbit(values))
+
+
 def test_template_labels_and_empty_state(tmp_path, spec):
     path = tmp_path / "s.zarr"
     store.create(spec, path)
@@ -118,10 +162,11 @@ def test_damaged_unmarked_chunk_is_found_and_repaired(tmp_path, spec):
     store.create(spec, path)
     write_all(path, spec)
     reference = data_files(path)
-    victim = path / "energy" / "c" / "0" / "1" / "0"
+    victim = store.ChunkFiles.open(path / "energy").path((0, 1, 0))
     victim.write_bytes(victim.read_bytes()[:7])
-    (path / store.META / "done" / "c" / "0" / "1" / "0").unlink()
-    (path / "ergotropy" / "c" / "0" / "1" / "0.abc.partial").write_bytes(b"junk")
+    store.ChunkFiles.open(path / store.META / "done").path((0, 1, 0)).unlink()
+    partial = store.ChunkFiles.open(path / "ergotropy").path((0, 1, 0))
+    partial.with_name(partial.name + ".abc.partial").write_bytes(b"junk")
     missing = prepare(spec, path)
     assert missing == [(0, 1, 0)]
     assert not list(path.rglob("*.partial"))  # leftovers of killed writes are cleaned
@@ -253,13 +298,14 @@ def test_marker_is_written_only_after_the_data(tmp_path, spec, monkeypatch):
     path = tmp_path / "s.zarr"
     store.create(spec, path)
 
-    import zarr
+    write = store.ChunkFiles.write
 
-    async def crash(*args, **kwargs):
-        raise OSError("disk full")
+    def crash(self, coords, values):
+        if self.directory.name != "done":  # the data writes fail, the marker's would not
+            raise OSError("disk full")
+        write(self, coords, values)
 
-    # the data writes fail (the marker's own write, zarr.Array.__setitem__, would not)
-    monkeypatch.setattr(zarr.AsyncArray, "setitem", crash)
+    monkeypatch.setattr(store.ChunkFiles, "write", crash)
     with pytest.raises(OSError, match="disk full"):
         chunk_task((0, 0, 0), str(path), spec, {})
     assert store.done_mask(path).sum() == 0
