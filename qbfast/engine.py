@@ -4,11 +4,12 @@ The client only plans and watches: it creates (or checks) the store, submits one
 missing chunk with ``client.map``, and follows them with ``as_completed``. A task computes its
 chunk with the Numba kernel (float64), reduces along t if asked, writes the chunk's region and
 then its ``done`` marker into the store, and returns a few numbers; data never travel back
-through the client. With [reduce] alone a task computes its (larger) chunk in blocks of
-bounded memory, each reduced while it is in cache; each worker process keeps the store's Zarr
-arrays open from one task to the next (keyed by the store's id, so a store created again at
-the same path is opened again). Workers run Numba with ``numba_threads`` threads per Dask thread so that
-Dask threads x Numba threads does not exceed the cores of a host.
+through the client. With [reduce] alone a task computes its (larger) chunk and reduces it in
+one Numba call, block by block while each is in cache (:func:`qbfast.reduce.reduce_grid`); each
+worker process keeps the store's chunk writers (:class:`qbfast.store.ChunkWriter`) from one
+task to the next (keyed by the store's id, so a store created again at the same path is opened
+again). Workers run Numba with ``numba_threads`` threads per Dask thread so that Dask threads
+x Numba threads does not exceed the cores of a host.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ MIN_CHUNK_EVALUATIONS = 1 << 19
 #: (measured: 0.9 vs 4.3 M evaluations/s/core for the cavity, all metrics, dt = 0.01).
 FULL_PROTOCOL_COST = 4
 #: [reduce] without the series: a task stores T times less than it computes and computes its
-#: chunk in blocks of bounded memory (``qbfast.engine.REDUCE_BLOCK_BYTES``), so its chunk holds
+#: chunk in blocks of bounded memory (``qbfast.reduce.REDUCE_BLOCK_BYTES``), so its chunk holds
 #: this many times more evaluations than a series chunk (fewer tasks, each closer to the
 #: 0.1 s of work that makes the per-task costs of scheduling and writing negligible).
 REDUCE_CHUNK_FACTOR = 4
