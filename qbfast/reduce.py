@@ -16,10 +16,9 @@ import numba
 import numpy as np
 
 from .kernels.reduced_grid import (
-    MODEL_CAVITY,
-    MODEL_FIELD_DRIVE,
-    MODEL_FIELD_FULL,
-    reduced_grid,
+    reduced_cavity_grid,
+    reduced_field_drive_grid,
+    reduced_field_full_grid,
 )
 from .kernels.reductions import (
     N_REDUCTIONS,
@@ -114,12 +113,6 @@ def reduce_stats(x: np.ndarray, t: np.ndarray, stats: tuple[str, ...] | list[str
     return out
 
 
-def _kernel_model(grid: Grid) -> int:
-    if grid.model.name == "cavity":
-        return MODEL_CAVITY
-    return MODEL_FIELD_DRIVE if grid.protocol == "drive" else MODEL_FIELD_FULL
-
-
 def reduce_grid(grid: Grid, stats: tuple[str, ...] | list[str], peak_metrics: tuple[str, ...] = (),
                 block_bytes: int | None = None
                 ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
@@ -145,9 +138,14 @@ def reduce_grid(grid: Grid, stats: tuple[str, ...] | list[str], peak_metrics: tu
     index = np.full((N_REDUCTIONS, n_m, n_p), -1, dtype=np.int64)
     value = np.full((N_REDUCTIONS, n_m, n_p), np.nan)
     table, bare, slot, steps = grid.kernel_inputs()
-    reduced_grid(_kernel_model(grid), table, grid.t, bare, slot,
-                 steps if steps is not None else np.empty(0), numba.get_num_threads(), rows,
-                 buffer, wanted, index, value)
+    work = (rows, buffer, wanted, index, value)
+    threads = numba.get_num_threads()
+    if grid.model.name == "cavity":
+        reduced_cavity_grid(table, grid.t, bare, slot, threads, *work)
+    elif grid.protocol == "drive":
+        reduced_field_drive_grid(table, grid.t, bare, slot, threads, *work)
+    else:
+        reduced_field_full_grid(table, grid.t, bare, slot, steps, threads, *work)
 
     shape = grid.shape[:-1]
 
