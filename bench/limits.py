@@ -11,6 +11,10 @@ all threads, it prints points per second of
   memory traffic (calls of 0.2-0.5 ms, so the cost of starting the threads is a few %);
 - ``store ceiling``: a kernel that only stores, into the same 15 output streams, in the same
   blocks of ``T_BLOCK`` times as the real kernels (memory bandwidth for this write pattern);
+- ``NT ceiling``: the same with non-temporal stores (whole 64-byte lines written to memory
+  without being read first): the most any kernel writing this output could reach. (Inside
+  the kernels such stores gained nothing: they stall the core instead of overlapping its
+  arithmetic; see the README.)
 - ``no overlap``: 1 / (1/compute + 1/store), what the kernel would reach if its stores did not
   overlap its arithmetic at all.
 
@@ -30,6 +34,10 @@ import numpy as np
 
 from bench.baselines import parameter_table
 from bench.kernels import cavity_params, field_params
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
+
 from qbfast.kernels._jit import _OPTIONS
 from qbfast.kernels.grid import T_BLOCK, cavity_grid, field_drive_grid
 from qbfast.params import N_METRICS
@@ -57,6 +65,69 @@ def store_only(out, t, n_threads):
                 o = out[m, p, start:start + n]
                 for j in range(n):
                     o[j] = tb[j] + m
+
+
+@intrinsic
+def _stream_line(typingctx, dst, i, src, j):
+    """dst[i:i + 8] = src[j:j + 8] (float64) with one non-temporal vector store; dst + i must be
+    64-byte aligned."""
+    sig = types.void(dst, i, src, j)
+
+    def codegen(context, builder, signature, args):
+        vec = ir.VectorType(ir.DoubleType(), 8)
+        d = context.make_array(signature.args[0])(context, builder, args[0])
+        s = context.make_array(signature.args[2])(context, builder, args[2])
+        value = builder.load(builder.bitcast(builder.gep(s.data, [args[3]]), vec.as_pointer()),
+                             align=8)
+        store = builder.store(value, builder.bitcast(builder.gep(d.data, [args[1]]),
+                                                     vec.as_pointer()), align=64)
+        store.set_metadata("nontemporal",
+                           builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _fence(typingctx):
+    def codegen(context, builder, signature, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.void(), codegen
+
+
+@numba.njit(parallel=True, **_opts)
+def store_only_nt(out, t, n_threads):
+    """:func:`store_only` with non-temporal stores: each block row is computed into a
+    per-thread row, then written with ordinary stores up to its first 64-byte boundary, whole
+    lines non-temporally, ordinary stores for the rest."""
+    n_points = out.shape[1]
+    n_t = t.shape[0]
+    n_blocks = (n_t + T_BLOCK - 1) // T_BLOCK
+    n_jobs = n_points * n_blocks
+    n_workers = max(1, min(n_threads, n_jobs))
+    for worker in numba.prange(n_workers):
+        stage = np.empty(T_BLOCK)
+        for job in range(worker, n_jobs, n_workers):
+            p = job // n_blocks
+            start = (job % n_blocks) * T_BLOCK
+            n = min(T_BLOCK, n_t - start)
+            tb = t[start:start + n]
+            for m in range(out.shape[0]):
+                for j in range(n):
+                    stage[j] = tb[j] + m
+                o = out[m, p, start:start + n]
+                head = min(n, ((-o.ctypes.data) % 64) // 8)
+                for j in range(head):
+                    o[j] = stage[j]
+                j = head
+                while j + 8 <= n:
+                    _stream_line(o, j, stage, j)
+                    j += 8
+                for k in range(j, n):
+                    o[k] = stage[k]
+        _fence()
 
 
 def _table(model: str, n_points: int) -> np.ndarray:
@@ -103,6 +174,7 @@ def measure(model: str, n_points: int, n_t: int, threads: int, repeats: int) -> 
         "kernel": (_runner(model, big, t, threads), big.shape[0] * n_t),
         "compute only": (compute_only, calls * small.shape[0] * n_t),
         "store ceiling": (lambda: store_only(store_out, t, threads), big.shape[0] * n_t),
+        "NT ceiling": (lambda: store_only_nt(store_out, t, threads), big.shape[0] * n_t),
     }, repeats)
     rates["no overlap"] = 1.0 / (1.0 / rates["compute only"] + 1.0 / rates["store ceiling"])
     return rates
@@ -120,14 +192,16 @@ def main(argv: list[str] | None = None) -> None:
           f"15 float64 metrics ({15 * 8} bytes per point), T_BLOCK = {T_BLOCK}, median of "
           f"{args.repeats} interleaved rounds")
     print(f"{'model':8s} {'threads':>7s} {'kernel':>12s} {'compute only':>13s} "
-          f"{'store ceiling':>14s} {'no overlap':>11s}   (M points/s; ns per point per thread)")
+          f"{'store ceiling':>14s} {'no overlap':>11s} {'NT ceiling':>12s}   "
+          f"(M points/s; ns per point per thread)")
     for model in args.models:
         for threads in sorted({1, cores}):
             r = measure(model, args.points, args.times, threads, args.repeats)
             cells = [f"{r[k] / 1e6:7.1f} ({threads / r[k] * 1e9:4.1f})"
-                     for k in ("kernel", "compute only", "store ceiling", "no overlap")]
+                     for k in ("kernel", "compute only", "store ceiling", "no overlap",
+                               "NT ceiling")]
             print(f"{model:8s} {threads:7d} {cells[0]:>12s} {cells[1]:>13s} {cells[2]:>14s} "
-                  f"{cells[3]:>11s}")
+                  f"{cells[3]:>11s} {cells[4]:>12s}")
 
 
 if __name__ == "__main__":

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench import limits
 
 
-def test_store_only_writes_every_metric_row_in_full():
-    t = np.linspace(0.0, 1.0, 1000)  # not a multiple of T_BLOCK: a partial last block
+@pytest.mark.parametrize("store", [limits.store_only, limits.store_only_nt])
+@pytest.mark.parametrize("n_t", [1000, 1003])  # partial last block; rows off 64-byte lines
+def test_store_only_writes_every_metric_row_in_full(store, n_t):
+    t = np.linspace(0.0, 1.0, n_t)
     out = np.full((15, 3, t.size), np.nan)
-    limits.store_only(out, t, 2)
+    store(out, t, 2)
     expected = t[None, None, :] + np.arange(15)[:, None, None]
     np.testing.assert_array_equal(out, np.broadcast_to(expected, out.shape))
 
@@ -18,6 +21,7 @@ def test_store_only_writes_every_metric_row_in_full():
 def test_measure_runs_on_a_tiny_grid():
     for model in ("cavity", "drive"):
         rates = limits.measure(model, 16, 300, 1, 1)
-        assert set(rates) == {"kernel", "compute only", "store ceiling", "no overlap"}
+        assert set(rates) == {"kernel", "compute only", "store ceiling", "no overlap",
+                              "NT ceiling"}
         assert all(np.isfinite(v) and v > 0 for v in rates.values())
         assert rates["no overlap"] < min(rates["compute only"], rates["store ceiling"])
