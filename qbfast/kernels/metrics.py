@@ -51,6 +51,7 @@ CONCURRENCE = 11
 STEERING_AB = 12
 STEERING_BA = 13
 POWER = 14
+N_METRICS = 15
 
 # Rows of the state summary.
 ENERGY_ROW, R0, R1, R2, R3, NX, NY, NZ, SX, SY, SZ, CX, CY, CZ, CONC = range(15)
