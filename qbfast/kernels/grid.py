@@ -10,6 +10,14 @@ The dynamics always uses the model's own Hamiltonian; ``bare`` only changes the 
 Parallelism: work items are (point, block of times), so that a single parameter point with a
 long time axis still uses every thread (except field "full", which is sequential in t); they are
 dealt round-robin to ``n_threads`` ``numba.prange`` workers that each allocate their scratch once.
+
+Two routes per closed-form kernel, with the same formulas in the same order (so the same bits,
+tests/kernels/test_grid.py): the staged route (``_cavity_block``, ``_drive_block``) writes a
+block's state summary into scratch rows and then runs one loop per requested metric, computing
+only what those need; the fused route (``_cavity_block_fused``, ``_drive_block_fused``) computes
+all 15 metrics of a time in one loop, in registers, and stores them straight into their output
+rows, so that the stores to memory overlap the arithmetic. Which is faster depends on how many
+metrics are requested: see :data:`CAVITY_FUSED_MIN_METRICS`.
 """
 
 from __future__ import annotations
