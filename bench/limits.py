@@ -31,40 +31,17 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
-
-from bench.baselines import parameter_table
-from bench.kernels import cavity_params, field_params
 from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
+from bench.baselines import parameter_table
+from bench.kernels import cavity_params, field_params
 from qbfast.kernels._jit import _OPTIONS
 from qbfast.kernels.grid import T_BLOCK, cavity_grid, field_drive_grid
 from qbfast.params import N_METRICS
 
 _opts = {k: v for k, v in _OPTIONS.items() if k != "cache"}
-
-
-@numba.njit(parallel=True, **_opts)
-def store_only(out, t, n_threads):
-    """out[m, p, :] = t + m for every metric m and point p, in the kernels' pattern: jobs of
-    (point, block of T_BLOCK times) dealt round-robin to the threads, each job storing its
-    block of every metric row."""
-    n_points = out.shape[1]
-    n_t = t.shape[0]
-    n_blocks = (n_t + T_BLOCK - 1) // T_BLOCK
-    n_jobs = n_points * n_blocks
-    n_workers = max(1, min(n_threads, n_jobs))
-    for worker in numba.prange(n_workers):
-        for job in range(worker, n_jobs, n_workers):
-            p = job // n_blocks
-            start = (job % n_blocks) * T_BLOCK
-            n = min(T_BLOCK, n_t - start)
-            tb = t[start:start + n]
-            for m in range(out.shape[0]):
-                o = out[m, p, start:start + n]
-                for j in range(n):
-                    o[j] = tb[j] + m
 
 
 @intrinsic
@@ -98,10 +75,12 @@ def _fence(typingctx):
 
 
 @numba.njit(parallel=True, **_opts)
-def store_only_nt(out, t, n_threads):
-    """:func:`store_only` with non-temporal stores: each block row is computed into a
-    per-thread row, then written with ordinary stores up to its first 64-byte boundary, whole
-    lines non-temporally, ordinary stores for the rest."""
+def store_only(out, t, n_threads, non_temporal=False):
+    """out[m, p, :] = t + m for every metric m and point p, in the kernels' pattern: jobs of
+    (point, block of T_BLOCK times) dealt round-robin to the threads, each job storing its
+    block of every metric row. ``non_temporal``: each block row is computed into a per-thread
+    row first, then written with ordinary stores up to its first 64-byte boundary, whole lines
+    non-temporally, ordinary stores for the rest."""
     n_points = out.shape[1]
     n_t = t.shape[0]
     n_blocks = (n_t + T_BLOCK - 1) // T_BLOCK
@@ -115,9 +94,13 @@ def store_only_nt(out, t, n_threads):
             n = min(T_BLOCK, n_t - start)
             tb = t[start:start + n]
             for m in range(out.shape[0]):
+                o = out[m, p, start:start + n]
+                if not non_temporal:
+                    for j in range(n):
+                        o[j] = tb[j] + m
+                    continue
                 for j in range(n):
                     stage[j] = tb[j] + m
-                o = out[m, p, start:start + n]
                 head = min(n, ((-o.ctypes.data) % 64) // 8)
                 for j in range(head):
                     o[j] = stage[j]
@@ -127,7 +110,8 @@ def store_only_nt(out, t, n_threads):
                     j += 8
                 for k in range(j, n):
                     o[k] = stage[k]
-        _fence()
+        if non_temporal:
+            _fence()
 
 
 def _table(model: str, n_points: int) -> np.ndarray:
@@ -174,7 +158,7 @@ def measure(model: str, n_points: int, n_t: int, threads: int, repeats: int) -> 
         "kernel": (_runner(model, big, t, threads), big.shape[0] * n_t),
         "compute only": (compute_only, calls * small.shape[0] * n_t),
         "store ceiling": (lambda: store_only(store_out, t, threads), big.shape[0] * n_t),
-        "NT ceiling": (lambda: store_only_nt(store_out, t, threads), big.shape[0] * n_t),
+        "NT ceiling": (lambda: store_only(store_out, t, threads, True), big.shape[0] * n_t),
     }, repeats)
     rates["no overlap"] = 1.0 / (1.0 / rates["compute only"] + 1.0 / rates["store ceiling"])
     return rates

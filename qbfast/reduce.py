@@ -39,14 +39,17 @@ if TYPE_CHECKING:
 REDUCE_BLOCK_BYTES = 512 << 10
 
 
+def _times(t: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """t at each index of ``idx``; NaN where it is -1 (none)."""
+    return np.where(idx >= 0, t[np.maximum(idx, 0)], np.nan)
+
+
 def _take(x: np.ndarray, t: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Values and times at per-row indices (-1: NaN), reshaped to x.shape[:-1]."""
     rows = x.reshape(-1, x.shape[-1])
     found = idx >= 0
-    safe = np.where(found, idx, 0)
-    value = np.where(found, rows[np.arange(rows.shape[0]), safe], np.nan)
-    time = np.where(found, t[safe], np.nan)
-    return value.reshape(x.shape[:-1]), time.reshape(x.shape[:-1])
+    value = np.where(found, rows[np.arange(rows.shape[0]), np.maximum(idx, 0)], np.nan)
+    return value.reshape(x.shape[:-1]), _times(t, idx).reshape(x.shape[:-1])
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
@@ -113,6 +116,13 @@ def reduce_stats(x: np.ndarray, t: np.ndarray, stats: tuple[str, ...] | list[str
     return out
 
 
+#: The kernels' reductions (:data:`RED_MAX` ...), the stats that ask for each, and the
+#: suffixes of the (value, time) pair each gives, as :func:`reduce_stats` names them.
+_FUSED_KINDS = ((RED_MAX, ("max", "argmax"), ("max", "t_max")),
+                (RED_MIN, ("min", "argmin"), ("min", "t_min")),
+                (RED_FIRST_MAX, ("first_max",), ("first_max", "t_first_max")))
+
+
 def reduce_grid(grid: Grid, stats: tuple[str, ...] | list[str], peak_metrics: tuple[str, ...] = (),
                 block_bytes: int | None = None
                 ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
@@ -127,11 +137,12 @@ def reduce_grid(grid: Grid, stats: tuple[str, ...] | list[str], peak_metrics: tu
     """
     metrics = grid.metrics
     n_m, n_t, n_p = len(metrics), grid.t.size, grid.n_points
+    asked = [(kind, suffixes) for kind, names, suffixes in _FUSED_KINDS
+             if any(name in stats for name in names)]
     wanted = np.zeros((n_m, N_REDUCTIONS), dtype=np.uint8)
-    wanted[:, RED_MAX] = "max" in stats or "argmax" in stats
-    wanted[:, RED_MIN] = "min" in stats or "argmin" in stats
-    wanted[:, RED_FIRST_MAX] = "first_max" in stats
-    for name in peak_metrics:
+    for kind, _ in asked:
+        wanted[:, kind] = 1
+    for name in peak_metrics:  # the peaks come from the per-point maxima
         wanted[metrics.index(name), RED_MAX] = 1
     rows = max(1, min(n_p, (block_bytes or REDUCE_BLOCK_BYTES) // (8 * n_m * n_t)))
     buffer = np.empty(n_m * rows * n_t)
@@ -148,22 +159,11 @@ def reduce_grid(grid: Grid, stats: tuple[str, ...] | list[str], peak_metrics: tu
         reduced_field_full_grid(table, grid.t, bare, slot, steps, threads, *work)
 
     shape = grid.shape[:-1]
-
-    def pair(s: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-        idx = index[s, m]
-        time = np.where(idx >= 0, grid.t[np.maximum(idx, 0)], np.nan)
-        return value[s, m].reshape(shape), time.reshape(shape)
-
-    reduced: dict[str, dict[str, np.ndarray]] = {}
-    for m, name in enumerate(metrics):
-        out: dict[str, np.ndarray] = {}
-        if wanted[m, RED_MAX] and ("max" in stats or "argmax" in stats):
-            out["max"], out["t_max"] = pair(RED_MAX, m)
-        if wanted[m, RED_MIN]:
-            out["min"], out["t_min"] = pair(RED_MIN, m)
-        if wanted[m, RED_FIRST_MAX]:
-            out["first_max"], out["t_first_max"] = pair(RED_FIRST_MAX, m)
-        reduced[name] = out
+    reduced = {name: {suffix: array.reshape(shape)
+                      for kind, suffixes in asked
+                      for suffix, array in zip(suffixes, (value[kind, m],
+                                                          _times(grid.t, index[kind, m])))}
+               for m, name in enumerate(metrics)}
     peaks = np.full((len(peak_metrics), 2), np.nan)
     for j, name in enumerate(peak_metrics):
         m = metrics.index(name)

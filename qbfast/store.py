@@ -267,7 +267,7 @@ class ChunkFiles:
         if self._empty(chunk):
             target.unlink(missing_ok=True)
             return
-        data = np.ascontiguousarray(chunk).tobytes()
+        data = np.ascontiguousarray(chunk)  # its buffer, not a bytes copy
         if self.zstd is not None:
             data = self.zstd.encode(data)
         if target.parent not in self._made:
@@ -292,17 +292,17 @@ class ChunkWriter:
 
     def __init__(self, path: str | Path, spec: Spec) -> None:
         path = Path(path)
-        self.variables = [(len(var.dims), spec.variable_dtype(var),
-                           _files(path / var.name), var.name) for var in spec.variables()]
+        self.variables = [(len(var.dims), _files(path / var.name), var.name)
+                          for var in spec.variables()]
         self.peak = _files(path / META / "peak") if peak_metrics(spec) else None
         self.done = _files(path / META / "done")
-        self.spec = spec
 
     def write(self, index: tuple[int, ...], data: dict[str, np.ndarray],
               peaks: np.ndarray | None = None) -> None:
-        # data and peaks first, the ``done`` marker last
-        for ndim, dtype, files, name in self.variables:
-            files.write(index[:ndim], data[name].astype(dtype, copy=False))
+        # data and peaks first, the ``done`` marker last; each cast to its array's dtype (the
+        # spec's storage dtype) by ChunkFiles.write
+        for ndim, files, name in self.variables:
+            files.write(index[:ndim], data[name])
         if peaks is not None and self.peak is not None:
             self.peak.write((*index, 0, 0), peaks.reshape((1,) * len(index) + peaks.shape))
         self.done.write(index, np.ones((1,) * len(index), dtype=np.int8))

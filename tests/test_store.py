@@ -294,6 +294,27 @@ def test_all_chunks_written_but_flag_unset_needs_no_cluster(tmp_path, spec):
     assert store.is_complete(path)
 
 
+def test_writer_refuses_arrays_it_cannot_write_whole(tmp_path, spec):
+    """An array whose zarr.json is missing or unreadable, or whose codecs ChunkFiles does not
+    reproduce (here Blosc), is refused with a StoreError naming it, before any chunk is
+    written."""
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    path = tmp_path / "s.zarr"
+    store.create(spec, path)
+    (path / "power" / "zarr.json").write_text("{ not json")
+    with pytest.raises(store.StoreError, match=r"power: not an array of a qbfast store"):
+        chunk_task((0, 0, 0), str(path), spec, {})
+    assert store.done_mask(path).sum() == 0
+    assert not [p for p in path.rglob("c*") if p.is_file()]  # no chunk file at all
+    other = zarr.create_array(tmp_path / "blosc", shape=(4,), chunks=(2,), dtype="float32",
+                              compressors=BloscCodec(cname="lz4"))
+    assert not store.ChunkFiles.supports(other.metadata)
+    with pytest.raises(store.StoreError, match="blosc: not an array of a qbfast store"):
+        store._files(tmp_path / "blosc")
+
+
 def test_marker_is_written_only_after_the_data(tmp_path, spec, monkeypatch):
     path = tmp_path / "s.zarr"
     store.create(spec, path)

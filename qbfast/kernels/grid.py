@@ -188,9 +188,10 @@ LOG_METRICS = (ENTROPY_CELL, ENTROPY_BATTERY, ENTROPY_DIAG_CELL, STEERING_AB, ST
 #: The fused routes (:func:`_cavity_block_fused`, :func:`_drive_block_fused`) compute all 15
 #: metrics of a time in one loop and store the requested ones straight into their rows; the
 #: staged routes compute only what the requested metrics need, one loop per metric. Fused is
-#: faster from this many requested metrics on (cavity: with a log metric among them), measured
-#: on bench.kernels' grids (in-process A/B, 2 threads): cavity 5 metrics 0.86x, 6: 1.11x,
-#: 8: 1.26x, 15: 1.41x; drive 8: 0.93x, 11: 1.13x, 15: 1.40x; energy + ergotropy 0.4x (both).
+#: faster from this many requested metrics on (cavity: with a log metric among them). Ad hoc
+#: in-process A/B of the two routes on bench.kernels' grids, 2 threads, 2026-11-25 (script not
+#: kept; the thresholds cannot be switched at run time): cavity 5 metrics 0.86x, 6: 1.11x,
+#: 8: 1.26x, 15: 1.41x; drive 8: 0.93x, 11: 1.13x, 15: 1.29-1.40x; energy + ergotropy 0.4x.
 CAVITY_FUSED_MIN_METRICS = 6
 DRIVE_FUSED_MIN_METRICS = 10
 
@@ -212,6 +213,26 @@ def _output_row(out, slot, k, p, start, n, sink):
     if s >= 0:
         return out[s, p, start:start + n]
     return sink[k, :n]
+
+
+@kernel
+def _output_rows(out, slot, p, start, n, sink):
+    """:func:`_output_row` of every metric, in slot order (ENERGY .. POWER)."""
+    return (_output_row(out, slot, ENERGY, p, start, n, sink),
+            _output_row(out, slot, ERGOTROPY, p, start, n, sink),
+            _output_row(out, slot, EFFICIENCY, p, start, n, sink),
+            _output_row(out, slot, ERGOTROPY_LOCAL, p, start, n, sink),
+            _output_row(out, slot, ERGOTROPY_INCOHERENT_CELL, p, start, n, sink),
+            _output_row(out, slot, EFFICIENCY_INCOHERENT, p, start, n, sink),
+            _output_row(out, slot, ENTROPY_CELL, p, start, n, sink),
+            _output_row(out, slot, ENTROPY_BATTERY, p, start, n, sink),
+            _output_row(out, slot, ENTROPY_DIAG_CELL, p, start, n, sink),
+            _output_row(out, slot, PURITY_CELL, p, start, n, sink),
+            _output_row(out, slot, PURITY_BATTERY, p, start, n, sink),
+            _output_row(out, slot, CONCURRENCE, p, start, n, sink),
+            _output_row(out, slot, STEERING_AB, p, start, n, sink),
+            _output_row(out, slot, STEERING_BA, p, start, n, sink),
+            _output_row(out, slot, POWER, p, start, n, sink))
 
 
 @kernel
@@ -242,21 +263,9 @@ def _cavity_block_fused(job, n_blocks, n_t, t, params, bare, slot, out, energies
     b0r, b1r, b2r, b0i, b1i, b2i = wr[1, 0], wr[1, 1], wr[1, 2], wi[1, 0], wi[1, 1], wi[1, 2]
     c0r, c1r, c2r, c0i, c1i, c2i = wr[2, 0], wr[2, 1], wr[2, 2], wi[2, 0], wi[2, 1], wi[2, 2]
     tb = t[start:start + n]
-    o_energy = _output_row(out, slot, ENERGY, p, start, n, sink)
-    o_ergotropy = _output_row(out, slot, ERGOTROPY, p, start, n, sink)
-    o_efficiency = _output_row(out, slot, EFFICIENCY, p, start, n, sink)
-    o_local = _output_row(out, slot, ERGOTROPY_LOCAL, p, start, n, sink)
-    o_incoherent = _output_row(out, slot, ERGOTROPY_INCOHERENT_CELL, p, start, n, sink)
-    o_eff_incoherent = _output_row(out, slot, EFFICIENCY_INCOHERENT, p, start, n, sink)
-    o_s_cell = _output_row(out, slot, ENTROPY_CELL, p, start, n, sink)
-    o_s_battery = _output_row(out, slot, ENTROPY_BATTERY, p, start, n, sink)
-    o_s_diag = _output_row(out, slot, ENTROPY_DIAG_CELL, p, start, n, sink)
-    o_p_cell = _output_row(out, slot, PURITY_CELL, p, start, n, sink)
-    o_p_battery = _output_row(out, slot, PURITY_BATTERY, p, start, n, sink)
-    o_concurrence = _output_row(out, slot, CONCURRENCE, p, start, n, sink)
-    o_steer_ab = _output_row(out, slot, STEERING_AB, p, start, n, sink)
-    o_steer_ba = _output_row(out, slot, STEERING_BA, p, start, n, sink)
-    o_power = _output_row(out, slot, POWER, p, start, n, sink)
+    (o_energy, o_ergotropy, o_efficiency, o_local, o_incoherent, o_eff_incoherent, o_s_cell,
+     o_s_battery, o_s_diag, o_p_cell, o_p_battery, o_concurrence, o_steer_ab, o_steer_ba,
+     o_power) = _output_rows(out, slot, p, start, n, sink)
     for j in range(n):
         s1, k1 = sin_cos(f1 * tb[j])
         s2, k2 = sin_cos(f2 * tb[j])
@@ -390,21 +399,9 @@ def _drive_block_fused(job, n_blocks, n_t, t, params, bare, slot, out, sink):
     threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
     d0, d1, d2, d3 = spectrum_offsets(spectrum, hb[3])
     tb = t[start:start + n]
-    o_energy = _output_row(out, slot, ENERGY, p, start, n, sink)
-    o_ergotropy = _output_row(out, slot, ERGOTROPY, p, start, n, sink)
-    o_efficiency = _output_row(out, slot, EFFICIENCY, p, start, n, sink)
-    o_local = _output_row(out, slot, ERGOTROPY_LOCAL, p, start, n, sink)
-    o_incoherent = _output_row(out, slot, ERGOTROPY_INCOHERENT_CELL, p, start, n, sink)
-    o_eff_incoherent = _output_row(out, slot, EFFICIENCY_INCOHERENT, p, start, n, sink)
-    o_s_cell = _output_row(out, slot, ENTROPY_CELL, p, start, n, sink)
-    o_s_battery = _output_row(out, slot, ENTROPY_BATTERY, p, start, n, sink)
-    o_s_diag = _output_row(out, slot, ENTROPY_DIAG_CELL, p, start, n, sink)
-    o_p_cell = _output_row(out, slot, PURITY_CELL, p, start, n, sink)
-    o_p_battery = _output_row(out, slot, PURITY_BATTERY, p, start, n, sink)
-    o_concurrence = _output_row(out, slot, CONCURRENCE, p, start, n, sink)
-    o_steer_ab = _output_row(out, slot, STEERING_AB, p, start, n, sink)
-    o_steer_ba = _output_row(out, slot, STEERING_BA, p, start, n, sink)
-    o_power = _output_row(out, slot, POWER, p, start, n, sink)
+    (o_energy, o_ergotropy, o_efficiency, o_local, o_incoherent, o_eff_incoherent, o_s_cell,
+     o_s_battery, o_s_diag, o_p_cell, o_p_battery, o_concurrence, o_steer_ab, o_steer_ba,
+     o_power) = _output_rows(out, slot, p, start, n, sink)
     for j in range(n):
         sin_wt = sin_cos(omega * tb[j])[0]
         s, c = sin_cos(1.0 * drive_angle(tb[j], a, b, omega, sin_wt))

@@ -8,12 +8,12 @@ import pytest
 from bench import limits
 
 
-@pytest.mark.parametrize("store", [limits.store_only, limits.store_only_nt])
+@pytest.mark.parametrize("non_temporal", [False, True])
 @pytest.mark.parametrize("n_t", [1000, 1003])  # partial last block; rows off 64-byte lines
-def test_store_only_writes_every_metric_row_in_full(store, n_t):
+def test_store_only_writes_every_metric_row_in_full(non_temporal, n_t):
     t = np.linspace(0.0, 1.0, n_t)
     out = np.full((15, 3, t.size), np.nan)
-    store(out, t, 2)
+    limits.store_only(out, t, 2, non_temporal)
     expected = t[None, None, :] + np.arange(15)[:, None, None]
     np.testing.assert_array_equal(out, np.broadcast_to(expected, out.shape))
 
