@@ -115,16 +115,28 @@ def _blocks(n_points, n_t):
 
 
 @kernel
+def _job_span(job, n_blocks, n_t):
+    """Work item ``job``: its point p and its block of times start .. start + n."""
+    start = (job % n_blocks) * T_BLOCK
+    return job // n_blocks, start, min(T_BLOCK, n_t - start)
+
+
+@kernel
+def _accounting(hb, delta):
+    """The spectrum (ascending) of the accounting Hamiltonian ``hb`` and the energy below
+    which efficiencies are NaN."""
+    spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
+    return spectrum, efficiency_threshold(delta, spectrum[0], spectrum[3])
+
+
+@kernel
 def _cavity_block(job, n_blocks, n_t, t, t_max, params, bare, slot, out, energies, w_re, w_im,
                   rows, sn, cs, amp):
     """One (point, block of times) work item of :func:`cavity_grid`."""
-    p = job // n_blocks
-    start = (job % n_blocks) * T_BLOCK
-    n = min(T_BLOCK, n_t - start)
+    p, start, n = _job_span(job, n_blocks, n_t)
     delta = params[p, 5]
     hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1], params[p, 2])
-    spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
-    threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
+    spectrum, threshold = _accounting(hb, delta)
     e = energies[p]
     wr = w_re[p]
     wi = w_im[p]
@@ -245,13 +257,10 @@ def _cavity_block_fused(job, n_blocks, n_t, t, params, bare, slot, out, energies
     so the same bits; but no scratch rows, whose stores otherwise queue behind the output's
     and keep the arithmetic from overlapping the memory traffic (all 15 metrics on
     bench.kernels' 252 MB grid: 1.4x). Requires |phase| < SIN_COS_MAX_ARG."""
-    p = job // n_blocks
-    start = (job % n_blocks) * T_BLOCK
-    n = min(T_BLOCK, n_t - start)
+    p, start, n = _job_span(job, n_blocks, n_t)
     delta = params[p, 5]
     hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1], params[p, 2])
-    spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
-    threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
+    spectrum, threshold = _accounting(hb, delta)
     d0, d1, d2, d3 = spectrum_offsets(spectrum, hb[3])
     e = energies[p]
     f1 = e[1] - e[0]
@@ -347,21 +356,26 @@ def cavity_grid(params, t, bare, slot, out, n_threads):
 
 
 @kernel
+def _drive_fast(params, p, t_max):
+    """Whether point p's drive phases (omega t and A1(t), |A1| <= (|A| + |B|) t / 2) stay in
+    the range of the fast sin_cos up to t_max."""
+    a = params[p, 0]
+    b = params[p, 1]
+    omega = params[p, 2]
+    return abs(omega) * t_max < SIN_COS_MAX_ARG and (abs(a) + abs(b)) * t_max < SIN_COS_MAX_ARG
+
+
+@kernel
 def _drive_block(job, n_blocks, n_t, t, t_max, params, bare, slot, out, rows, sn, cs):
     """One (point, block of times) work item of :func:`field_drive_grid`."""
-    p = job // n_blocks
-    start = (job % n_blocks) * T_BLOCK
-    n = min(T_BLOCK, n_t - start)
+    p, start, n = _job_span(job, n_blocks, n_t)
     a = params[p, 0]
     b = params[p, 1]
     omega = params[p, 2]
     delta = params[p, 4]
     hb = bare_battery(delta) if bare else field_battery(delta, params[p, 3])
-    spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
-    threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
-    # |A1| <= (|A| + |B|) t / 2
-    fast = (abs(omega) * t_max < SIN_COS_MAX_ARG
-            and (abs(a) + abs(b)) * t_max < SIN_COS_MAX_ARG)
+    spectrum, threshold = _accounting(hb, delta)
+    fast = _drive_fast(params, p, t_max)
     tb = t[start:start + n]
     _fill_sin_cos(sn, cs, 0, omega, tb, n, fast)
     for j in range(n):
@@ -373,30 +387,17 @@ def _drive_block(job, n_blocks, n_t, t, t_max, params, bare, slot, out, rows, sn
 
 
 @kernel
-def _drive_fast(params, p, t_max):
-    """Whether point p's drive phases (omega t and A1(t), |A1| <= (|A| + |B|) t / 2) stay in
-    the range of the fast sin_cos up to t_max."""
-    a = params[p, 0]
-    b = params[p, 1]
-    omega = params[p, 2]
-    return abs(omega) * t_max < SIN_COS_MAX_ARG and (abs(a) + abs(b)) * t_max < SIN_COS_MAX_ARG
-
-
-@kernel
 def _drive_block_fused(job, n_blocks, n_t, t, params, bare, slot, out, sink):
     """One work item of :func:`field_drive_grid` with every metric of a time computed in one
     loop and stored straight into its row (as :func:`_cavity_block_fused`; the same formulas
     and order as :func:`_drive_block`, so the same bits). Requires :func:`_drive_fast`."""
-    p = job // n_blocks
-    start = (job % n_blocks) * T_BLOCK
-    n = min(T_BLOCK, n_t - start)
+    p, start, n = _job_span(job, n_blocks, n_t)
     a = params[p, 0]
     b = params[p, 1]
     omega = params[p, 2]
     delta = params[p, 4]
     hb = bare_battery(delta) if bare else field_battery(delta, params[p, 3])
-    spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
-    threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
+    spectrum, threshold = _accounting(hb, delta)
     d0, d1, d2, d3 = spectrum_offsets(spectrum, hb[3])
     tb = t[start:start + n]
     (o_energy, o_ergotropy, o_efficiency, o_local, o_incoherent, o_eff_incoherent, o_s_cell,
@@ -471,8 +472,7 @@ def field_full_grid(params, t, bare, slot, out, max_step):
         delta = params[p, 4]
         hb_dyn = field_battery(delta, g)
         hb = bare_battery(delta) if bare else hb_dyn
-        spectrum = battery_spectrum(hb[0], hb[1], hb[2], hb[3], hb[4])
-        threshold = efficiency_threshold(delta, spectrum[0], spectrum[3])
+        spectrum, threshold = _accounting(hb, delta)
         summary = np.empty((N_SUMMARY, T_BLOCK))
         pure_state_constant_rows(summary)
         stored = np.empty(T_BLOCK)
