@@ -447,8 +447,8 @@ def field_drive_numpy(table: np.ndarray, t: np.ndarray, out: np.ndarray | None =
 # --------------------------------------------------------------------------------------------
 
 def default_steps(table: np.ndarray) -> np.ndarray:
-    """qbfast's default Magnus step bound per point (qbfast.api.default_max_step)."""
-    from qbfast.api import default_max_step
+    """qbfast's default Magnus step bound per point (qbfast.core.default_max_step)."""
+    from qbfast.core import default_max_step
 
     return default_max_step(*table.T)
 

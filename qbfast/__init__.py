@@ -4,8 +4,7 @@ Public API: :func:`sweep` (in-process), :func:`run` (a TOML spec on a Dask clust
 store), :data:`METRICS`, :data:`MODELS`.
 """
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .params import METRICS, MODELS  # noqa: E402
 from .api import sweep  # noqa: E402
 from . import analysis  # noqa: E402,F401  (registers the xarray accessor ds.qb)

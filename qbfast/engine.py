@@ -200,7 +200,7 @@ def _warm(spec: Spec, numba_threads: dict[str, int]) -> int:
     set_numba_threads(task_numba_threads(numba_threads))
     g = spec.grid
     swept = {k: v[:1] for k, v in g.swept.items()}
-    from .api import Grid
+    from .core import Grid
 
     tiny = Grid(g.model.name, g.t[:2], protocol=g.protocol,
                 battery_hamiltonian=g.battery_hamiltonian, metrics=g.metrics,

@@ -12,14 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
-from .kernels.reduced_grid import (
-    reduced_cavity_grid,
-    reduced_field_drive_grid,
-    reduced_field_full_grid,
-)
 from .kernels.reductions import (
     N_REDUCTIONS,
     RED_FIRST_MAX,
@@ -28,10 +22,20 @@ from .kernels.reductions import (
     extreme_index_rows,
     first_peak_index_rows,
 )
-from .spec import REDUCTIONS
 
 if TYPE_CHECKING:
-    from .api import Grid
+    from .core import Grid
+
+#: Reductions along t: stat -> the variables it produces, as (suffix, is_time, long_name
+#: template); the variable of metric ``m`` is named ``f"{m}_{suffix}"``.
+REDUCTIONS: dict[str, tuple[tuple[str, bool, str], ...]] = {
+    "max": (("max", False, "maximum over t of {}"),),
+    "argmax": (("t_max", True, "time of the maximum over t of {}"),),
+    "min": (("min", False, "minimum over t of {}"),),
+    "argmin": (("t_min", True, "time of the minimum over t of {}"),),
+    "first_max": (("first_max", False, "first local maximum over t of {}"),
+                  ("t_first_max", True, "time of the first local maximum over t of {}")),
+}
 
 #: :func:`reduce_grid` computes blocks of parameter points whose series (float64, all metrics)
 #: take at most this many bytes (at least one point): small enough to stay in a core's L2
@@ -89,7 +93,7 @@ def first_local_maximum(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def reduce_t(x: np.ndarray, t: np.ndarray, stat: str) -> tuple[np.ndarray, ...]:
-    """The arrays of ``stat`` (a key of ``qbfast.spec.REDUCTIONS``), one per produced variable,
+    """The arrays of ``stat`` (a key of ``REDUCTIONS``), one per produced variable,
     in the order of ``REDUCTIONS[stat]``."""
     if stat not in REDUCTIONS:
         raise ValueError(f"stat: unknown statistic {stat!r}; allowed: {', '.join(REDUCTIONS)}")
@@ -148,15 +152,7 @@ def reduce_grid(grid: Grid, stats: tuple[str, ...] | list[str], peak_metrics: tu
     buffer = np.empty(n_m * rows * n_t)
     index = np.full((N_REDUCTIONS, n_m, n_p), -1, dtype=np.int64)
     value = np.full((N_REDUCTIONS, n_m, n_p), np.nan)
-    table, bare, slot, steps = grid.kernel_inputs()
-    work = (rows, buffer, wanted, index, value)
-    threads = numba.get_num_threads()
-    if grid.model.name == "cavity":
-        reduced_cavity_grid(table, grid.t, bare, slot, threads, *work)
-    elif grid.protocol == "drive":
-        reduced_field_drive_grid(table, grid.t, bare, slot, threads, *work)
-    else:
-        reduced_field_full_grid(table, grid.t, bare, slot, steps, threads, *work)
+    grid.compute_reduced(rows, buffer, wanted, index, value)
 
     shape = grid.shape[:-1]
     reduced = {name: {suffix: array.reshape(shape)

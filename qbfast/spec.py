@@ -2,7 +2,7 @@
 
 A spec is checked completely before anything is written; every problem is reported as one
 :class:`SpecError` line ``FILE: KEY: what is wrong; what is allowed``. The checks of values reuse
-:mod:`qbfast.validate` and the tables of :mod:`qbfast.params` through :class:`qbfast.api.Grid`.
+:mod:`qbfast.validate` and the tables of :mod:`qbfast.params` through :class:`qbfast.core.Grid`.
 
 Format (see the README)::
 
@@ -41,8 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from .api import Grid
+from .core import Grid
 from .params import METRICS, TIME
+from .reduce import REDUCTIONS
 from .validate import check_metrics, check_model, check_parameters, check_times
 
 #: Top-level keys of a spec and what they hold (used in the "allowed" part of messages).
@@ -52,17 +53,6 @@ RANGE_KEYS = ("start", "stop", "num")
 REDUCE_KEYS = ("over", "stats", "keep_series")
 DTYPES = ("float32", "float64")
 DEFAULT_DTYPE = "float64"
-
-#: Reductions along t: stat -> the variables it produces, as (suffix, is_time, long_name
-#: template); the variable of metric ``m`` is named ``f"{m}_{suffix}"``.
-REDUCTIONS: dict[str, tuple[tuple[str, bool, str], ...]] = {
-    "max": (("max", False, "maximum over t of {}"),),
-    "argmax": (("t_max", True, "time of the maximum over t of {}"),),
-    "min": (("min", False, "minimum over t of {}"),),
-    "argmin": (("t_min", True, "time of the minimum over t of {}"),),
-    "first_max": (("first_max", False, "first local maximum over t of {}"),
-                  ("t_first_max", True, "time of the first local maximum over t of {}")),
-}
 
 #: Default work per task, in (point, time) evaluations: 2**23 / n_metrics, within
 #: [2**19, 2**21], i.e. 8-32 MB of float32 over all variables of a chunk and about 0.1-0.5 s of
@@ -110,7 +100,7 @@ class Variable:
 
 
 class Spec:
-    """A validated sweep spec: the full :class:`~qbfast.api.Grid`, storage dtype, chunking and
+    """A validated sweep spec: the full :class:`~qbfast.core.Grid`, storage dtype, chunking and
     reductions. ``chunks[i]`` is the chunk length along ``grid.dims[i]``."""
 
     def __init__(self, *, name: str, source: str, text: str, grid: Grid, dtype: str,

@@ -147,7 +147,7 @@ def test_reduce_grid_equals_reducing_the_stored_series(model, params):
     """The fused route (compute and reduce in blocks, series never stored) gives the bits of
     the NumPy route on the full series, for every metric (efficiency and power carry NaNs),
     every block size, and the grid's peak of energy and ergotropy (first in C order)."""
-    from qbfast.api import Grid
+    from qbfast.core import Grid
     from qbfast.reduce import reduce_grid
 
     stats = ["max", "argmax", "min", "argmin", "first_max"]

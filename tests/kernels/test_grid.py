@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qbfast.api import Grid
+from qbfast.core import Grid
 from qbfast.kernels import grid as G
 from qbfast.kernels.metrics import N_METRICS, N_PSUMMARY, N_XSUMMARY, POWER
 from qbfast.params import METRIC_INDEX

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import qbfast
-from qbfast.api import default_max_step
+from qbfast.core import default_max_step
 from qbfast.kernels.propagate import magnus4_step, magnus4_step_eigh
 
 SX = np.array([[0, 1], [1, 0]])

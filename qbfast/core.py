@@ -1,0 +1,178 @@
+"""The core request: :class:`Grid`, one checked sweep request (model, protocol, swept and fixed
+parameters, times, metrics), and the single place that dispatches it to a Numba kernel.
+
+Layering: :mod:`qbfast.kernels` (pure Numba on arrays) <- this module (plus :mod:`.params`,
+:mod:`.validate`, :mod:`.reduce`) <- the API (:mod:`qbfast.api`), the runner
+(:mod:`qbfast.runner`), the store (:mod:`qbfast.store`) and the analysis <- the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numba
+import numpy as np
+import xarray as xr
+
+from ._version import __version__
+from .kernels.grid import cavity_grid, field_drive_grid, field_full_grid
+from .kernels.reduced_grid import (
+    reduced_cavity_grid,
+    reduced_field_drive_grid,
+    reduced_field_full_grid,
+)
+from .params import LOG_BASE, METRIC_INDEX, N_METRICS, TIME, Model
+from .validate import (
+    check_battery_hamiltonian,
+    check_max_step,
+    check_metrics,
+    check_model,
+    check_parameters,
+    check_protocol,
+    check_times,
+)
+
+# Default accuracy of field "full": steps of at most STEP_FACTOR / scale, with
+# scale = max(|A| + |B|, |omega|, |Delta| + |g|, 1). Measured (tests/kernels/test_propagate.py)
+# to keep every metric within 1e-9 of a converged reference on t in [0, 20].
+STEP_FACTOR = 0.02
+
+
+def default_max_step(a: np.ndarray, b: np.ndarray, omega: np.ndarray, g: np.ndarray,
+                     delta: np.ndarray) -> np.ndarray:
+    """The default Magnus step bound per parameter point (see ``STEP_FACTOR``)."""
+    scale = np.maximum.reduce([np.abs(a) + np.abs(b), np.abs(omega), np.abs(delta) + np.abs(g),
+                               np.ones_like(a)])
+    return STEP_FACTOR / scale
+
+
+class Grid:
+    """A checked sweep request: model, protocol, swept and fixed parameters, times, metrics."""
+
+    def __init__(self, model: str, t: Any, *, protocol: str | None = None,
+                 battery_hamiltonian: str = "interacting", metrics: Sequence[str] | None = None,
+                 max_step: float | None = None, **params: Any) -> None:
+        self.model: Model = check_model(model)
+        self.protocol = check_protocol(self.model, protocol)
+        self.battery_hamiltonian = check_battery_hamiltonian(battery_hamiltonian)
+        self.metrics = check_metrics(metrics)
+        self.max_step = check_max_step(max_step)
+        if max_step is not None and self.protocol != "full":
+            raise ValueError("max_step: only used by model 'field' with protocol 'full'")
+        self.t = check_times(t)
+        checked = check_parameters(self.model, params)
+        self.swept: dict[str, np.ndarray] = {k: v for k, v in checked.items() if isinstance(v, np.ndarray)}
+        self.fixed: dict[str, float] = self.model.defaults
+        self.fixed.update({k: v for k, v in checked.items() if not isinstance(v, np.ndarray)})
+        for k in self.swept:
+            del self.fixed[k]
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return (*self.swept, TIME.name)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (*(v.size for v in self.swept.values()), self.t.size)
+
+    @property
+    def n_points(self) -> int:
+        """Number of parameter sets (grid points without t)."""
+        return int(np.prod([v.size for v in self.swept.values()], dtype=np.int64))
+
+    def parameter_table(self) -> np.ndarray:
+        """(n_points, n_params) float64, columns in the model's parameter order, the last swept
+        parameter varying fastest (C order of ``shape[:-1]``)."""
+        names = self.model.parameter_names
+        table = np.empty((self.n_points, len(names)))
+        mesh = np.meshgrid(*self.swept.values(), indexing="ij") if self.swept else []
+        swept_cols = dict(zip(self.swept, mesh))
+        for j, name in enumerate(names):
+            if name in swept_cols:
+                table[:, j] = swept_cols[name].ravel()
+            else:
+                table[:, j] = self.fixed[name]
+        return table
+
+    def attrs(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {
+            "model": self.model.name,
+            "model_description": self.model.description,
+            "protocol": self.protocol if self.protocol is not None else "none",
+            "battery_hamiltonian": self.battery_hamiltonian,
+            "log_base": LOG_BASE,
+            "qbfast_version": __version__,
+        }
+        for name, value in self.fixed.items():
+            p = self.model.parameter(name)
+            attrs[name] = int(value) if p.integer else float(value)
+        if self.max_step is not None:
+            attrs["max_step"] = self.max_step
+        return attrs
+
+    def coords(self) -> dict[str, xr.Variable]:
+        coords = {}
+        for name, values in self.swept.items():
+            p = self.model.parameter(name)
+            data = values.astype(np.int64) if p.integer else values
+            coords[name] = xr.Variable(name, data, {"long_name": p.long_name, "units": p.units})
+        coords[TIME.name] = xr.Variable(TIME.name, self.t, {"long_name": TIME.long_name,
+                                                             "units": TIME.units})
+        return coords
+
+    def kernel_inputs(self) -> tuple[np.ndarray, bool, np.ndarray, np.ndarray | None]:
+        """What the kernels of :mod:`qbfast.kernels.grid` take: the parameter table, ``bare``,
+        ``slot`` (metric index -> row of the output, -1: not requested) and, for field
+        "full", the Magnus step bound of every point (else None)."""
+        slot = np.full(N_METRICS, -1, dtype=np.int64)
+        for i, name in enumerate(self.metrics):
+            slot[METRIC_INDEX[name]] = i
+        table = self.parameter_table()
+        bare = self.battery_hamiltonian == "bare"
+        steps = None
+        if self.protocol == "full":
+            if self.max_step is None:
+                steps = default_max_step(*table.T)
+            else:
+                steps = np.full(self.n_points, self.max_step)
+        return table, bare, slot, steps
+
+    @property
+    def kernel(self) -> str:
+        """Which kernel of :mod:`qbfast.kernels.grid` computes this request: "cavity",
+        "field_drive" or "field_full"."""
+        if self.model.name == "cavity":
+            return "cavity"
+        return "field_drive" if self.protocol == "drive" else "field_full"
+
+    def compute(self, out: np.ndarray) -> None:
+        """Run the kernel, writing into ``out`` of shape (n_metrics, n_points, T), on
+        ``numba.get_num_threads()`` threads."""
+        table, bare, slot, steps = self.kernel_inputs()
+        threads = numba.get_num_threads()
+        kernel = self.kernel
+        if kernel == "cavity":
+            cavity_grid(table, self.t, bare, slot, out, threads)
+        elif kernel == "field_drive":
+            field_drive_grid(table, self.t, bare, slot, out, threads)
+        else:
+            field_full_grid(table, self.t, bare, slot, out, steps)
+
+    def compute_reduced(self, block_rows: int, buffer: np.ndarray, wanted: np.ndarray,
+                        index: np.ndarray, value: np.ndarray) -> None:
+        """Run the kernel reduced along t as it goes (:mod:`qbfast.kernels.reduced_grid`:
+        arguments as documented there), on ``numba.get_num_threads()`` threads."""
+        table, bare, slot, steps = self.kernel_inputs()
+        threads = numba.get_num_threads()
+        work = (block_rows, buffer, wanted, index, value)
+        kernel = self.kernel
+        if kernel == "cavity":
+            reduced_cavity_grid(table, self.t, bare, slot, threads, *work)
+        elif kernel == "field_drive":
+            reduced_field_drive_grid(table, self.t, bare, slot, threads, *work)
+        else:
+            reduced_field_full_grid(table, self.t, bare, slot, steps, threads, *work)
+
+    def empty_output(self) -> np.ndarray:
+        return np.empty((len(self.metrics), *self.shape))
