@@ -35,8 +35,8 @@ import xarray as xr
 
 import qbfast
 from qbfast import store
-from qbfast.engine import available_cores, execute
-from qbfast.spec import parse_spec
+from qbfast.runner.driver import available_cores, execute
+from qbfast.runner.spec import parse_spec
 
 N_PARAMS = 8 * 21 * 61
 

@@ -14,7 +14,7 @@ __all__ = ["sweep", "run", "METRICS", "MODELS", "__version__"]
 
 def __getattr__(name: str):  # lazy: ``qbfast.run`` pulls in zarr and distributed
     if name == "run":
-        from .engine import run
+        from .runner.driver import run
 
         return run
     raise AttributeError(f"module 'qbfast' has no attribute {name!r}")

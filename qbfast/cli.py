@@ -58,8 +58,8 @@ def _quiet_distributed() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .engine import execute
-    from .spec import load_spec
+    from .runner.driver import execute
+    from .runner.spec import load_spec
 
     if args.scheduler is not None and (args.workers is not None
                                        or args.threads_per_worker is not None):
@@ -160,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .spec import SpecError
+    from .runner.spec import SpecError
 
     args = _parser().parse_args(argv)
     try:
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as e:  # store and cluster errors: one line, no traceback
-        from .engine import RunError
+        from .runner.driver import RunError
         from .store import StoreError
 
         if isinstance(e, StoreError):

@@ -13,8 +13,8 @@ import xarray as xr
 import qbfast
 from qbfast import store
 from qbfast.cli import main
-from qbfast.engine import chunk_task
-from qbfast.spec import load_spec
+from qbfast.runner.driver import chunk_task
+from qbfast.runner.spec import load_spec
 
 SPEC = """
 description = "a small cavity scan"

@@ -18,8 +18,8 @@ import xarray as xr
 
 import qbfast
 from qbfast import store
-from qbfast.engine import DEBUG_DELAY_ENV, chunk_task, execute
-from qbfast.spec import load_spec
+from qbfast.runner.driver import DEBUG_DELAY_ENV, chunk_task, execute
+from qbfast.runner.spec import load_spec
 
 distributed = pytest.importorskip("distributed")
 
@@ -257,14 +257,14 @@ def test_scheduler_address_and_a_worker_killed_mid_sweep(dask_cluster, spec_file
 def _threads_in_task(per_host):
     import numba
 
-    from qbfast.engine import set_numba_threads, task_numba_threads
+    from qbfast.runner.driver import set_numba_threads, task_numba_threads
 
     set_numba_threads(task_numba_threads(per_host))
     return numba.get_num_threads()
 
 
 def test_numba_threads_do_not_oversubscribe_the_cores(client):
-    from qbfast.engine import available_cores, numba_threads_for
+    from qbfast.runner.driver import available_cores, numba_threads_for
 
     per_host = numba_threads_for(client)
     assert list(per_host.values()) == [max(1, available_cores() // 2)]  # 2 workers x 1 thread
@@ -277,7 +277,7 @@ def test_reduce_alone_then_overwritten_at_the_same_path(client, tmp_path):
     arrays open between its tasks), then another spec written over it at the same path by the
     same workers: each store holds exactly its own sweep's reductions."""
     from qbfast.reduce import reduce_t
-    from qbfast.spec import parse_spec
+    from qbfast.runner.spec import parse_spec
 
     path = tmp_path / "red.zarr"
     for metrics, n in ((["energy", "ergotropy"], [1, 2, 7]), (["energy", "concurrence"], [2, 3])):

@@ -12,9 +12,9 @@ import xarray as xr
 
 import qbfast
 from qbfast import store
-from qbfast.engine import chunk_task, compute_chunk, prepare
+from qbfast.runner.driver import chunk_task, compute_chunk, prepare
 from qbfast.reduce import reduce_t
-from qbfast.spec import parse_spec
+from qbfast.runner.spec import parse_spec
 
 SPEC = """
 model = "cavity"
@@ -273,7 +273,7 @@ def test_killed_creation_leaves_nothing_that_counts(tmp_path, spec):
 
 
 def test_unreachable_scheduler_writes_nothing(tmp_path, spec):
-    from qbfast.engine import execute
+    from qbfast.runner.driver import execute
 
     path = tmp_path / "s.zarr"
     with pytest.raises(OSError):
@@ -283,7 +283,7 @@ def test_unreachable_scheduler_writes_nothing(tmp_path, spec):
 
 def test_all_chunks_written_but_flag_unset_needs_no_cluster(tmp_path, spec):
     """A client killed after the last chunk but before the flag: the next run only checks."""
-    from qbfast.engine import execute
+    from qbfast.runner.driver import execute
 
     path = tmp_path / "s.zarr"
     store.create(spec, path)

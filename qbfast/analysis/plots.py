@@ -161,8 +161,8 @@ def run_figure_specs(spec_dir: str | os.PathLike[str], store_dir: str | os.PathL
     A store that is already complete is reused. ``client``: a ``distributed.Client``; by
     default one local cluster serves all specs. Raises ``ValueError`` if a spec is missing.
     """
-    from ..engine import execute
-    from ..spec import load_spec, parse_spec
+    from ..runner.driver import execute
+    from ..runner.spec import load_spec, parse_spec
     from ._io import open_store
 
     spec_dir, store_dir = Path(spec_dir), Path(store_dir)

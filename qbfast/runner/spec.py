@@ -41,10 +41,10 @@ from typing import Any
 
 import numpy as np
 
-from .core import Grid
-from .params import METRICS, TIME
-from .reduce import REDUCTIONS
-from .validate import check_metrics, check_model, check_parameters, check_times
+from ..core import Grid
+from ..params import METRICS, TIME
+from ..reduce import REDUCTIONS
+from ..validate import check_metrics, check_model, check_parameters, check_times
 
 #: Top-level keys of a spec and what they hold (used in the "allowed" part of messages).
 TOP_KEYS = ("model", "protocol", "battery_hamiltonian", "metrics", "dtype", "description",

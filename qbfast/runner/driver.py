@@ -28,8 +28,8 @@ from typing import IO, Any
 import numpy as np
 import xarray as xr
 
-from . import store as _store
-from .reduce import reduce_grid, reduce_stats
+from .. import store as _store
+from ..reduce import reduce_grid, reduce_stats
 from .spec import Spec, load_spec
 
 #: Environment variable read by the tasks (fault-injection tests only): seconds to sleep
@@ -200,7 +200,7 @@ def _warm(spec: Spec, numba_threads: dict[str, int]) -> int:
     set_numba_threads(task_numba_threads(numba_threads))
     g = spec.grid
     swept = {k: v[:1] for k, v in g.swept.items()}
-    from .core import Grid
+    from ..core import Grid
 
     tiny = Grid(g.model.name, g.t[:2], protocol=g.protocol,
                 battery_hamiltonian=g.battery_hamiltonian, metrics=g.metrics,
@@ -480,7 +480,7 @@ def _distribute(spec: Spec, path: Path, missing: list[tuple[int, ...]], report: 
 
 def run(spec: Spec | str | Path, store: str | Path | None = None, client: Any = None, *,
         overwrite: bool = False, **kwargs: Any) -> xr.Dataset:
-    """Run (or resume) the sweep of ``spec`` (a path or a :class:`~qbfast.spec.Spec`) into
+    """Run (or resume) the sweep of ``spec`` (a path or a :class:`~qbfast.runner.spec.Spec`) into
     the Zarr store ``store`` (default ``<spec name>.zarr`` in the working directory) and
     return the store opened lazily with ``xr.open_zarr``.
 

@@ -48,7 +48,7 @@ from zarr.codecs import BytesCodec, ZstdCodec
 from zarr.codecs.bytes import Endian
 from zarr.core.metadata.v3 import ArrayV3Metadata
 
-from .spec import Spec
+from ..runner.spec import Spec
 
 #: Codec of the data variables, chosen with ``python -m bench.sweeps --codecs`` (README,
 #: "Codec"): plain Zstandard at level 1 stores these smooth float32 series in about half their
@@ -71,7 +71,7 @@ class StoreError(ValueError):
 def kernels_digest() -> str:
     """SHA-256 of the kernel sources of this process's qbfast (computed once per process).
     Recorded in the store: resuming with other kernel code would mix results."""
-    from .kernels._cache import sources_digest
+    from ..kernels._cache import sources_digest
 
     return sources_digest()
 
