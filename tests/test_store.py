@@ -343,7 +343,7 @@ def test_other_kernel_code_is_refused(tmp_path, spec, monkeypatch):
     before = tree_state(path)
     with pytest.raises(RuntimeError, match="differ from the store's"):
         chunk_task((0, 2, 0), str(path), spec, {}, kernels="0" * 64)
-    monkeypatch.setattr(store, "kernels_digest", lambda: "f" * 64)
+    monkeypatch.setattr(store._legacy, "kernels_digest", lambda: "f" * 64)
     with pytest.raises(store.StoreError, match="other kernel code.*--overwrite"):
         prepare(spec, path)
     assert tree_state(path) == before
