@@ -1,25 +1,28 @@
 """Sweep throughput: in memory, the storage ceiling, and ``qbfast run`` with and without
-[reduce]; plus the codec comparison that chose ``qbfast.store.CODEC``.
+[reduce]; plus the codecs of full-series stores for 2 and for 15 metrics.
 
-    python -m bench.sweeps                      # 1e7 and 1e8 points
-    python -m bench.sweeps --points 1e7 --codecs
+    python -m bench.sweeps                      # 1e7 and 1e8 points, energy + ergotropy
+    python -m bench.sweeps --points 1e7 --codecs          # + qbfast run per codec
+    python -m bench.sweeps --grid many-metrics --codecs   # issue 9 item 7: 9.9e7 points,
+                                                          # all 15 metrics, per codec
 
-For each size N, on the cavity grid n = 1..8, J1 (21 values), J2 (61 values) and T = N / 10248
-times, metrics energy and ergotropy, float32 storage:
+Grids (float32 storage): "cavity8": n = 1..8, J1 (21 values), J2 (61 values) and
+T = N / 10248 times, metrics energy and ergotropy; "many-metrics": n = 1..64, J2 (193 values
+in [-1, 2]), J1 (16 values in [0.5, 1.5]), t (500 values in [0, 20]), all 15 metrics.
 
-1. ``qbfast.sweep`` in memory (float64, all cores; no storage; best of 3);
-2. a plain ``to_zarr`` of those arrays cast to float32, same chunks and codec (storage ceiling:
-   what writing costs without any computing);
-3. ``qbfast run`` (a LocalCluster, as the CLI starts it), full series;
-4. ``qbfast run`` with [reduce] stats = max, argmax, first_max (no series stored);
+1. ``qbfast.sweep`` in memory (float64, all cores; no storage; best of 3; "cavity8" only: the
+   15-metric grid would take 12 GB);
+2. the storage ceiling: a plain uncompressed zarr write of the same float32 arrays, same
+   chunks, chunk by chunk (the data computed beforehand, untimed);
+3. ``qbfast run`` (a LocalCluster, as the CLI starts it), full series, with the spec's default
+   codec ("auto"), or with each codec (``--codecs``);
+4. ``qbfast run`` with [reduce] stats = max, argmax, first_max (no series stored; "cavity8");
 
 each run 3 times into a new store on the same cluster: the best "computing" time is reported
 (as for the in-memory reference), next to the first run's, whose wall time also shows the
-start-up (cluster, loading the kernels on the workers);
-
-and prints throughputs (points/s = (parameter point, time) evaluations per second), ratios,
-bytes on disk per point and the peak memory (max RSS) of each worker. Not a test: timings
-depend on the machine and its load.
+start-up (cluster, loading the kernels on the workers); and prints throughputs (points/s =
+(parameter point, time) evaluations per second), ratios, bytes on disk per point and the peak
+memory (max RSS) of each worker. Not a test: timings depend on the machine and its load.
 """
 
 from __future__ import annotations
@@ -31,22 +34,38 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 import qbfast
 from qbfast import store
-from qbfast.runner.driver import available_cores, execute
+from qbfast.runner.driver import spec_codec
 from qbfast.runner.spec import parse_spec
+from qbfast.runner.tasks import available_cores
 
 N_PARAMS = 8 * 21 * 61
+CODECS = ("zstd", "blosc-lz4", "none")
 
 
-def spec_text(points: float, reduce: bool) -> str:
-    n_t = max(2, int(round(points / N_PARAMS)))
-    text = f"""
+def spec_text(points: float, reduce: bool, grid: str = "cavity8", codec: str = "auto") -> str:
+    if grid == "many-metrics":
+        text = f"""
+model = "cavity"
+dtype = "float32"
+codec = "{codec}"
+[params]
+n = {list(range(1, 65))}
+J2 = {{ start = -1.0, stop = 2.0, num = 193 }}
+J1 = {{ start = 0.5, stop = 1.5, num = 16 }}
+t = {{ start = 0.0, stop = 20.0, num = 500 }}
+"""
+    else:
+        n_t = max(2, int(round(points / N_PARAMS)))
+        text = f"""
 model = "cavity"
 metrics = ["energy", "ergotropy"]
 dtype = "float32"
+codec = "{codec}"
 [params]
 n = [1, 2, 3, 4, 5, 6, 7, 8]
 J1 = {{ start = 0.0, stop = 2.0, num = 21 }}
@@ -59,7 +78,7 @@ t = {{ start = 0.0, stop = 20.0, num = {n_t} }}
 
 
 def du(path: Path) -> int:
-    return store.bytes_on_disk(path)
+    return store.bytes_on_disk(path)[0]
 
 
 def _maxrss_mib() -> float:
@@ -91,15 +110,28 @@ def in_memory(spec, repeats: int = 3) -> tuple[xr.Dataset, float]:
     return ds, best
 
 
-def plain_write(ds: xr.Dataset, spec, path: Path, codec) -> float:
-    """to_zarr of float32 copies (cast not timed), chunks as the store's."""
-    out = xr.Dataset({k: (v.dims, v.values.astype(spec.dtype)) for k, v in ds.data_vars.items()},
-                     coords=ds.coords)
-    enc = {k: {"chunks": spec.chunks, "compressors": (codec,) if codec is not None else None}
-           for k in out.data_vars}
-    start = time.perf_counter()
-    out.to_zarr(path, mode="w", zarr_format=3, consolidated=False, encoding=enc)
-    return time.perf_counter() - start
+def plain_write(spec, path: Path) -> float:
+    """Seconds to write the spec's float32 series uncompressed with zarr, chunk by chunk,
+    chunks as the store's; the data of each chunk are computed first (untimed)."""
+    import zarr
+
+    from qbfast.runner.tasks import TaskContext, compute_block
+
+    root = zarr.create_group(path, zarr_format=3, overwrite=True)
+    arrays = {m: root.create_array(m, shape=spec.shape, chunks=spec.chunks, dtype=spec.dtype,
+                                   compressors=None, fill_value=np.nan)
+              for m in spec.grid.metrics}
+    ctx = TaskContext(spec, spec.chunks, str(path), "", 0, "", "", {})
+    total = 0.0
+    for task in range(spec.n_chunks):
+        slices = ctx.slices(task)
+        data, _ = compute_block(spec, slices)
+        data = {m: data[m].astype(spec.dtype) for m in arrays}
+        start = time.perf_counter()
+        for m, arr in arrays.items():
+            arr[slices] = data[m]
+        total += time.perf_counter() - start
+    return total
 
 
 def qbfast_run(text: str, name: str, path: Path, n_workers: int, threads: int,
@@ -108,6 +140,8 @@ def qbfast_run(text: str, name: str, path: Path, n_workers: int, threads: int,
     Returns (spec, the report with the shortest computing time, the first report, the first
     run's wall time, the workers' max RSS in MiB)."""
     from distributed import Client, LocalCluster
+
+    from qbfast.runner.driver import execute
 
     spec = parse_spec(text, name=name)
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True,
@@ -124,26 +158,12 @@ def qbfast_run(text: str, name: str, path: Path, n_workers: int, threads: int,
     return spec, best, reports[0], wall, sorted(rss.values())
 
 
-def codecs():
-    from zarr.codecs import BloscCodec, ZstdCodec
-
-    return {
-        "none": None,
-        "zstd level 0 (= 3) [zarr default]": ZstdCodec(level=0),
-        "zstd level 1 [chosen]": ZstdCodec(level=1),
-        "zstd level 5": ZstdCodec(level=5),
-        "blosc lz4 shuffle": BloscCodec(typesize=4, cname="lz4", clevel=5, shuffle="shuffle"),
-        "blosc zstd(1) shuffle": BloscCodec(typesize=4, cname="zstd", clevel=1,
-                                            shuffle="shuffle"),
-        "blosc zstd(3) bitshuffle": BloscCodec(typesize=4, cname="zstd", clevel=3,
-                                               shuffle="bitshuffle"),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sweeps", description=__doc__)
     parser.add_argument("--points", type=float, nargs="+", default=[1e7, 1e8])
-    parser.add_argument("--codecs", action="store_true", help="compare codecs (first size)")
+    parser.add_argument("--codecs", action="store_true",
+                        help="qbfast run of the full series once per codec")
+    parser.add_argument("--grid", choices=("cavity8", "many-metrics"), default="cavity8")
     parser.add_argument("--workers", type=int, default=None,
                         help="LocalCluster workers (default: one per core)")
     parser.add_argument("--threads-per-worker", type=int, default=1)
@@ -152,46 +172,44 @@ def main(argv: list[str] | None = None) -> int:
     n_workers = args.workers or max(1, cores // args.threads_per_worker)
     tmp = Path(tempfile.mkdtemp(prefix="qbfast-bench-"))
     print(f"cores {cores}; LocalCluster {n_workers} workers x {args.threads_per_worker} "
-          f"threads; store codec {store.CODEC.to_dict()}")
-    if args.codecs:
-        print("(codec write times: best of 3; ratio = raw float32 bytes / bytes on disk)")
+          f"threads; grid {args.grid}")
+    sizes = args.points if args.grid == "cavity8" else [0]
     try:
-        for i, points in enumerate(args.points):
-            text = spec_text(points, reduce=False)
+        for points in sizes:
+            text = spec_text(points, reduce=False, grid=args.grid)
             spec = parse_spec(text, name="bench")
             n = spec.n_evaluations
-            print(f"\n== {n:,} points {dict(zip(spec.dims, spec.shape))}, chunks {spec.chunks} "
-                  f"({spec.n_chunks} tasks)")
-            ds, t_mem = in_memory(spec)
-            print(f"qbfast.sweep in memory     {t_mem:7.3f} s  {n / t_mem / 1e6:7.2f} M points/s"
-                  f"  (client max RSS {_maxrss_mib():.0f} MiB)")
-            t_zarr = plain_write(ds, spec, tmp / "plain.zarr", store.CODEC)
+            m = len(spec.grid.metrics)
+            print(f"\n== {n:,} points {dict(zip(spec.dims, spec.shape))}, {m} metrics, chunks "
+                  f"{spec.chunks} ({spec.n_chunks} tasks); default codec {spec_codec(spec)!r}")
+            t_mem = None
+            if args.grid == "cavity8":
+                ds, t_mem = in_memory(spec)
+                print(f"qbfast.sweep in memory     {t_mem:7.3f} s  {n / t_mem / 1e6:7.2f} M "
+                      f"points/s  (client max RSS {_maxrss_mib():.0f} MiB)")
+                del ds
+            t_zarr = plain_write(spec, tmp / "plain.zarr")
             b_zarr = du(tmp / "plain.zarr")
-            print(f"plain to_zarr (ceiling)    {t_zarr:7.3f} s  {n / t_zarr / 1e6:7.2f} M points/s"
-                  f"  {b_zarr / n:.3f} bytes/point")
-            if args.codecs and i == 0:
-                for label, codec in codecs().items():
-                    t_c = min(plain_write(ds, spec, tmp / "codec.zarr", codec) for _ in range(3))
-                    b_c = du(tmp / "codec.zarr")
-                    print(f"  codec {label:<32} write {t_c:6.2f} s "
-                          f"{n / t_c / 1e6:7.2f} M points/s  {b_c / n:.3f} bytes/point "
-                          f"(ratio {8 * n / b_c:.2f})")
-                    shutil.rmtree(tmp / "codec.zarr")
-            del ds
             shutil.rmtree(tmp / "plain.zarr")
-            for label, reduce in (("qbfast run, series", False), ("qbfast run, [reduce]", True)):
-                rtext = spec_text(points, reduce=reduce)
+            print(f"plain uncompressed zarr write (ceiling) {t_zarr:7.3f} s  "
+                  f"{n / t_zarr / 1e6:7.2f} M points/s  {b_zarr / n:.3f} bytes/point")
+            runs = [("qbfast run, series, codec " + c, False, c)
+                    for c in (CODECS if args.codecs else ("auto",))]
+            if args.grid == "cavity8":
+                runs.append(("qbfast run, [reduce]", True, "auto"))
+            for label, reduce, codec in runs:
+                rtext = spec_text(points, reduce=reduce, grid=args.grid, codec=codec)
                 rspec, report, first, wall, rss = qbfast_run(
                     rtext, "bench", tmp / "run.zarr", n_workers, args.threads_per_worker)
                 b = report.bytes_on_disk
-                print(f"{label:<26} {report.compute_s:7.3f} s  "
+                vs_mem = f"x{t_mem / report.compute_s:.2f} of in-memory, " if t_mem else ""
+                print(f"{label:<32} {report.compute_s:7.3f} s  "
                       f"{n / report.compute_s / 1e6:7.2f} M points/s computing, best of 3 "
                       f"(first run {n / first.compute_s / 1e6:.2f}, or {n / wall / 1e6:.2f} incl. "
-                      f"start-up {wall - first.compute_s:.1f} s); "
-                      f"x{t_mem / report.compute_s:.2f} of in-memory, "
+                      f"start-up {wall - first.compute_s:.1f} s); {vs_mem}"
                       f"x{t_zarr / report.compute_s:.2f} of the ceiling; {b / n:.3f} bytes/point;"
                       f" worker max RSS {', '.join(f'{r:.0f}' for r in rss)} MiB; "
-                      f"{rspec.n_chunks} tasks")
+                      f"{rspec.n_chunks} tasks, codec {spec_codec(rspec)}")
                 shutil.rmtree(tmp / "run.zarr")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

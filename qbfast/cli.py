@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -73,24 +74,27 @@ def _run(args: argparse.Namespace) -> int:
     _quiet_distributed()
     report = execute(spec, args.store, scheduler=args.scheduler, n_workers=args.workers,
                      threads_per_worker=args.threads_per_worker, overwrite=args.overwrite,
-                     progress=sys.stderr)
+                     progress=sys.stderr, dashboard=args.dashboard)
     if report.status == "complete":
-        print(f"qbfast: {report.store} is already complete ({report.chunks_total} chunks); "
-              f"nothing to do (--overwrite recomputes it)")
+        print(f"qbfast: {report.store} is already complete ({report.tasks_total} tasks, every "
+              f"chunk file present); nothing to do (--overwrite recomputes it)")
         return 0
     sizes = ", ".join(f"{d}={s}" for d, s in zip(spec.dims, spec.shape))
     total = spec.n_evaluations
-    done_before = report.chunks_total - report.chunks_computed
+    done_before = report.tasks_total - report.tasks_computed
     lines = [
         ("store", str(report.store)),
         ("points", f"{total:,} ({sizes})"),
-        ("chunks", f"{report.chunks_computed} computed"
-                   + (f", {done_before} already done" if done_before else "")
-                   + f", {report.chunks_total} total; {report.workers} workers x "
-                     f"{report.numba_threads} numba threads"),
-        ("on disk", f"{_fmt_bytes(report.bytes_on_disk)} "
+        ("tasks", f"{report.tasks_computed} computed"
+                  + (f", {done_before} already done" if done_before else "")
+                  + (f", {report.repaired} recomputed (missing or damaged)"
+                     if report.repaired else "")
+                  + f", {report.tasks_total} total; {report.workers} workers x "
+                    f"{report.numba_threads} numba threads"),
+        ("on disk", f"{_fmt_bytes(report.bytes_on_disk)} in {report.files:,} files "
                     f"({report.bytes_on_disk / total:.3g} bytes/point)"),
-        ("wall time", f"{report.wall_s:.2f} s"),
+        ("wall time", f"{report.wall_s:.2f} s (first task finished after "
+                      f"{report.first_task_s:.2f} s)"),
         ("throughput", f"{report.points_per_s / 1e6:.2f} M points/s overall, "
                        f"{report.compute_points_per_s / 1e6:.2f} M points/s while computing "
                        f"({report.evaluations:,} points computed)"),
@@ -104,24 +108,68 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .store import info
+    from .runner.driver import inspect_store
+    from .store import bytes_on_disk
 
-    d = info(args.store)
-    attrs = d["attrs"]
-    print(f"store       {d['store']}")
-    print(f"spec        {attrs.get('spec_name')} (hash {attrs.get('spec_hash', '')[:12]})")
+    state = inspect_store(Path(args.store))
+    info, record = state.info, state.record
+    attrs = info.attrs
+    print(f"store       {info.path}")
+    print(f"format      qbfast store format {info.meta.get('qbfast_store_format')}, "
+          f"store id {info.store_id[:12]}, codec {info.meta.get('codec')}")
+    print(f"spec        {attrs.get('spec_name')} (hash {str(attrs.get('spec_hash', ''))[:12]})")
     print(f"model       {attrs.get('model')}, protocol {attrs.get('protocol')}, "
           f"battery_hamiltonian {attrs.get('battery_hamiltonian')}")
     print(f"created     {attrs.get('created')} by qbfast {attrs.get('qbfast_version')}")
-    print("dims        " + ", ".join(f"{k}={v}" for k, v in d["sizes"].items()))
-    print(f"chunk shape {tuple(d['chunk_shape'])}")
-    print(f"variables   {', '.join(d['variables'])} ({attrs.get('storage_dtype')})")
-    state = "complete" if d["complete"] else "incomplete"
-    print(f"chunks      {d['chunks_done']}/{d['chunks_total']} done ({state})")
-    print(f"on disk     {_fmt_bytes(d['bytes'])}")
+    print("dims        " + ", ".join(f"{k}={v}" for k, v in zip(info.dims, info.shape)))
+    print(f"task shape  {info.chunks} ({info.n_tasks:,} tasks)")
+    print(f"variables   {', '.join(v.name for v in info.variables)} "
+          f"({attrs.get('storage_dtype')})")
+    if state.complete:
+        status = "complete"
+    elif len(state.lost):
+        status = f"incomplete: {len(state.lost)} recorded tasks have missing chunk files"
+    else:
+        status = "incomplete"
+    print(f"tasks       {record.n_done:,}/{info.n_tasks:,} done ({status}); "
+          f"{record.journals} journal files, {record.entries:,} entries"
+          + (f", {record.torn} torn entries ignored" if record.torn else ""))
+    size, files = bytes_on_disk(info.path)
+    print(f"on disk     {_fmt_bytes(size)} in {files:,} files")
     print("spec text:")
     for line in str(attrs.get("spec", "")).rstrip().splitlines():
         print(f"  {line}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .runner.driver import execute, inspect_store
+    from .runner.spec import parse_spec
+    from .store import verify
+
+    path = Path(args.store)
+    state = inspect_store(path)
+    damage = verify(state.info, state.record)
+    bad = sorted({d.task for d in damage} | {int(t) for t in state.lost})
+    missing = len(state.record.missing)
+    for d in damage[:20]:
+        print(f"damaged  {d.problem}")
+    if len(damage) > 20:
+        print(f"damaged  ... and {len(damage) - 20} more")
+    print(f"qbfast: {path}: {state.record.n_done - len(bad):,} of {state.info.n_tasks:,} tasks "
+          f"verified, {len(bad):,} damaged, {missing:,} not computed")
+    if not bad and not missing:
+        return 0
+    if not args.repair:
+        print(f"qbfast: run `qbfast verify {path} --repair` to recompute them", file=sys.stderr)
+        return 1
+    attrs = state.info.attrs
+    spec = parse_spec(str(attrs["spec"]), name=str(attrs.get("spec_name", "sweep")),
+                      source=f"{path} (stored spec)")
+    _quiet_distributed()
+    report = execute(spec, path, scheduler=args.scheduler, progress=sys.stderr,
+                     repair=tuple(bad))
+    print(f"qbfast: {path}: repaired; {report.tasks_computed} tasks computed")
     return 0
 
 
@@ -147,11 +195,22 @@ def _parser() -> argparse.ArgumentParser:
                      help="local cluster: Dask threads per worker (default 1); Numba gets "
                           "cores // (N * K) threads")
     run.add_argument("--overwrite", action="store_true",
-                     help="delete an existing store at --store and start over")
+                     help="remove an existing qbfast store at --store and start over (only a "
+                          "qbfast store holding nothing but its own files is removed)")
+    run.add_argument("--dashboard", action="store_true",
+                     help="local cluster: start the Dask dashboard and print its address")
     run.set_defaults(func=_run)
     info = sub.add_parser("info", help="describe a store: spec, dims, chunks done, size")
     info.add_argument("store")
     info.set_defaults(func=_info)
+    verify = sub.add_parser("verify", help="decode every chunk of a store and check its "
+                                           "checksums against the completion record")
+    verify.add_argument("store")
+    verify.add_argument("--repair", action="store_true",
+                        help="recompute the damaged or missing tasks (on a local cluster, or "
+                             "--scheduler)")
+    verify.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler")
+    verify.set_defaults(func=_verify)
     demo = sub.add_parser("demo", help="run an in-process demo sweep and print a summary")
     demo.set_defaults(func=_demo)
     from .cli_analysis import add_commands  # extrema, corr, claims, plot, figures

@@ -174,5 +174,13 @@ class Grid:
         else:
             reduced_field_full_grid(table, self.t, bare, slot, steps, threads, *work)
 
+    def subgrid(self, slices: Sequence[slice]) -> Grid:
+        """The request of the block ``slices`` (one per dim, t last) of this grid, with the
+        same fixed parameters, times sliced, and the same options."""
+        swept = {name: values[s] for (name, values), s in zip(self.swept.items(), slices)}
+        return Grid(self.model.name, self.t[slices[-1]], protocol=self.protocol,
+                    battery_hamiltonian=self.battery_hamiltonian, metrics=self.metrics,
+                    max_step=self.max_step, **swept, **self.fixed)
+
     def empty_output(self) -> np.ndarray:
         return np.empty((len(self.metrics), *self.shape))

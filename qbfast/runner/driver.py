@@ -1,326 +1,53 @@
-"""Distributed execution of a sweep spec: one Dask task per chunk, each writing its own region.
+"""Running a spec: spec -> plan -> store -> tasks -> completion, on a Dask cluster.
 
-The client only plans and watches: it creates (or checks) the store, submits one task per
-missing chunk with ``client.map``, and follows them with ``as_completed``. A task computes its
-chunk with the Numba kernel (float64), reduces along t if asked, writes the chunk's region and
-then its ``done`` marker into the store, and returns a few numbers; data never travel back
-through the client. With [reduce] alone a task computes its (larger) chunk and reduces it in
-one Numba call, block by block while each is in cache (:func:`qbfast.reduce.reduce_grid`); each
-worker process keeps the store's chunk writers (:class:`qbfast.store.ChunkWriter`) from one
-task to the next (keyed by the store's id, so a store created again at the same path is opened
-again). Workers run Numba with ``numba_threads`` threads per Dask thread so that Dask threads
-x Numba threads does not exceed the cores of a host.
+The client only plans and watches. Under the store's lock (:class:`qbfast.store.StoreLock`) it
+checks an existing store (format, spec, kernels), reads its completion record, reaches the
+cluster, creates the store (metadata only, O(arrays)) or removes it first (``overwrite``, only
+a qbfast store), and keeps a bounded window of tasks in flight (:data:`WINDOW_PER_THREAD` per
+Dask thread), refilled as they finish: the client and the scheduler hold O(workers) futures,
+never O(tasks). Each task gets its task number; data never travel through the client. When
+every task is recorded and every chunk file exists, the completion file is written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
-import threading
+import shutil
+import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import xarray as xr
 
 from .. import store as _store
-from ..reduce import reduce_grid, reduce_stats
+from ..params import TIME
+from ..store import StoreError, StoreInfo, StoreLayout, VariableLayout
 from .spec import Spec, load_spec
+from .tasks import (
+    TaskContext,
+    available_cores,
+    kernels_digest,
+    numba_threads_for,
+    peak_metrics,
+    run_task,
+    warm,
+)
 
-#: Environment variable read by the tasks (fault-injection tests only): seconds to sleep
-#: between computing a chunk and writing it, to widen the window in which a kill lands.
-DEBUG_DELAY_ENV = "QBFAST_DEBUG_CHUNK_DELAY"
+#: Tasks in flight per Dask thread of the cluster: enough that a thread never waits for the
+#: scheduler, few enough that the client and the scheduler hold O(workers) futures.
+WINDOW_PER_THREAD = 3
+#: Expected size on disk / raw size per codec, for the free-space check before a run (measured
+#: on energy and ergotropy series with ``python -m bench.sweeps --codecs``; upper ends).
+CODEC_RATIO = {"zstd": 0.75, "blosc-lz4": 0.9, "none": 1.0}
 
 
 class RunError(RuntimeError):
     """A sweep that could not finish (a task failed); the store stays resumable."""
 
-
-# ---- work of one chunk (runs on a worker) ------------------------------------------------------
-
-
-def compute_chunk(spec: Spec, index: tuple[int, ...], block_bytes: int | None = None
-                  ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """Compute chunk ``index`` in float64.
-
-    Returns ``(data, peaks)``: ``data[var]`` has the chunk's shape along ``var``'s dims;
-    ``peaks`` is (n_peak_metrics, 2): value and flat index (in the full grid) of the chunk's
-    maximum of each of ``qbfast.store.PEAK_METRICS`` present (NaN where all values are NaN).
-    Without stored series ([reduce] alone) the chunk is computed and reduced in one Numba call
-    (:func:`qbfast.reduce.reduce_grid`), in blocks of at most ``block_bytes`` (default
-    ``qbfast.reduce.REDUCE_BLOCK_BYTES``); the results do not depend on it.
-    """
-    grid = spec.chunk_grid_request(index)
-    slices = spec.chunk_slices(index)
-    names = _store.peak_metrics(spec)
-    if spec.keep_series:
-        series = _compute_series(grid)
-        data = _chunk_data(spec, grid, series, _reduced(spec, grid, series))
-        return data, _peaks(spec, grid, series, slices, names)
-    with _kernel_lock():
-        reduced, local = reduce_grid(grid, spec.reduce.stats, names, block_bytes)
-    data = {var.name: reduced[var.metric][var.suffix] for var in spec.variables()}
-    if not names:
-        return data, None
-    peaks = local.copy()
-    shape = tuple(s.stop - s.start for s in slices)
-    for j, (value, flat) in enumerate(local):
-        if not np.isnan(value):
-            where = np.unravel_index(int(flat), shape)
-            peaks[j, 1] = np.ravel_multi_index(
-                tuple(s.start + i for s, i in zip(slices, where)), spec.shape)
-    return data, peaks
-
-
-def _compute_series(grid: Any, buffer: np.ndarray | None = None) -> np.ndarray:
-    """All metrics of ``grid``, float64, shape (n_metrics, *grid.shape), in the start of the
-    1-D float64 ``buffer`` if given."""
-    shape = (len(grid.metrics), grid.n_points, grid.t.size)
-    if buffer is None:
-        out = np.empty(shape)
-    else:
-        out = buffer[:math.prod(shape)].reshape(shape)
-    with _kernel_lock():
-        grid.compute(out)
-    return out.reshape(len(grid.metrics), *grid.shape)
-
-
-def _reduced(spec: Spec, grid: Any, series: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """metric -> suffix -> reduced array, for the metrics that [reduce] stores."""
-    if spec.reduce is None:
-        return {}
-    metrics = sorted({v.metric for v in spec.variables() if v.stat is not None},
-                     key=grid.metrics.index)
-    return {m: reduce_stats(series[grid.metrics.index(m)], grid.t, spec.reduce.stats)
-            for m in metrics}
-
-
-def _chunk_data(spec: Spec, grid: Any, series: np.ndarray,
-                reduced: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    data: dict[str, np.ndarray] = {}
-    for var in spec.variables():
-        if var.stat is None:
-            data[var.name] = series[grid.metrics.index(var.metric)]
-        else:
-            data[var.name] = reduced[var.metric][var.suffix]
-    return data
-
-
-def _peaks(spec: Spec, grid: Any, series: np.ndarray, slices: tuple[slice, ...],
-           names: tuple[str, ...]) -> np.ndarray | None:
-    """(len(names), 2): value and flat index in the full grid of the first maximum of each
-    metric over ``series`` (the sub-grid at ``slices``), NaN skipped; NaN rows if all NaN."""
-    if not names:
-        return None
-    shape = series.shape[1:]
-    peaks = np.full((len(names), 2), np.nan)
-    for j, name in enumerate(names):
-        x = series[grid.metrics.index(name)]
-        k = int(np.argmax(x))  # one pass; numpy's argmax stops at the first NaN, so
-        if np.isnan(x.flat[k]):  # only then take the slower NaN-skipping route
-            k = int(np.argmax(np.where(np.isnan(x), -np.inf, x)))
-            if np.isnan(x.flat[k]):
-                continue
-        local = np.unravel_index(k, shape)
-        flat = np.ravel_multi_index(tuple(s.start + i for s, i in zip(slices, local)),
-                                    spec.shape)
-        peaks[j] = (x.flat[k], float(flat))
-    return peaks
-
-
-_LOCK = threading.Lock()
-_OPENER = ThreadPoolExecutor(1, thread_name_prefix="qbfast-open")
-
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _kernel_lock() -> Any:
-    """Numba's "workqueue" threading layer must not launch parallel kernels from two threads
-    at once; serialize launches only when that is the layer in use (omp/tbb are thread-safe)."""
-    import numba
-
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # not initialized yet: take the lock for the first launch
-        return _LOCK
-    return _LOCK if layer == "workqueue" else _NoLock()
-
-
-def set_numba_threads(n: int) -> int:
-    """Set the Numba threads of the calling thread (thread-local in Numba), capped by
-    NUMBA_NUM_THREADS; return the number set."""
-    import numba
-
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
-    numba.set_num_threads(n)
-    return n
-
-
-def chunk_task(index: tuple[int, ...], path: str, spec: Spec, numba_threads: dict[str, int],
-               kernels: str | None = None, identity: str | None = None
-               ) -> tuple[tuple[int, ...], int, float]:
-    """A Dask task: compute one chunk and write it (data, peaks, then ``done``) into the store.
-    ``numba_threads``: host -> Numba threads per Dask thread; ``kernels``: the kernel digest
-    the store was made with (a worker with other kernel code refuses); ``identity``: the
-    store's id (:func:`qbfast.store.store_id`), under which the worker keeps the store's arrays
-    open from one task to the next. Returns (index, evaluations, seconds)."""
-    start = time.perf_counter()
-    if kernels is not None and kernels != _store.kernels_digest():
-        raise RuntimeError(f"this worker's qbfast kernels ({_store.kernels_digest()[:12]}) differ "
-                           f"from the store's ({kernels[:12]}); install the same qbfast")
-    set_numba_threads(task_numba_threads(numba_threads))
-    # open the store's arrays (a worker's first task of a run) while the kernel computes: the
-    # kernels release the GIL
-    opener = _OPENER.submit(_store.chunk_writer, path, spec, identity)
-    data, peaks = compute_chunk(spec, index)
-    delay = os.environ.get(DEBUG_DELAY_ENV)
-    if delay:
-        time.sleep(float(delay))
-    opener.result().write(index, data, peaks)
-    evaluations = math.prod(s.stop - s.start for s in spec.chunk_slices(index))
-    return index, evaluations, time.perf_counter() - start
-
-
-def _warm(spec: Spec, numba_threads: dict[str, int]) -> int:
-    """Load (or compile) the Numba kernel of this spec once on a worker, and import the
-    store's writers, so that the first tasks are not slowed down."""
-    import xarray.backends.zarr  # noqa: F401
-
-    set_numba_threads(task_numba_threads(numba_threads))
-    g = spec.grid
-    swept = {k: v[:1] for k, v in g.swept.items()}
-    from ..core import Grid
-
-    tiny = Grid(g.model.name, g.t[:2], protocol=g.protocol,
-                battery_hamiltonian=g.battery_hamiltonian, metrics=g.metrics,
-                max_step=g.max_step, **swept, **g.fixed)
-    if spec.keep_series:
-        out = np.empty((len(g.metrics), tiny.n_points, tiny.t.size))
-        with _kernel_lock():
-            tiny.compute(out)
-    if spec.reduce is not None and spec.keep_series:  # the NaN route included
-        x = np.array([[0.0, 1.0, 0.0], [np.nan, 1.0, 0.0]])
-        reduce_stats(x, np.arange(3.0), ("max", "min", "first_max"))
-    if not spec.keep_series:
-        with _kernel_lock():
-            reduce_grid(tiny, spec.reduce.stats, _store.peak_metrics(spec))
-    # xarray imports its duck-array modules (dask.array: ~0.35 s) on the first Variable a
-    # process makes; without this the first task of every worker paid for it in write_chunk
-    xr.Variable("x", np.zeros(1))
-    return os.getpid()
-
-
-def _host_cores() -> tuple[str, int]:
-    import socket
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return socket.gethostname(), cores
-
-
-def available_cores() -> int:
-    return _host_cores()[1]
-
-
-def numba_threads_for(client: Any) -> dict[str, int]:
-    """Numba threads per Dask thread on each host: cores // (Dask threads of all workers on
-    that host), at least 1. Tasks look up their host (see :func:`task_numba_threads`)."""
-    workers = client.scheduler_info(n_workers=-1)["workers"]
-    hosts = client.run(_host_cores)
-    threads: dict[str, int] = {}
-    cores: dict[str, int] = {}
-    for addr, w in workers.items():
-        if addr in hosts:
-            host, n = hosts[addr]
-            threads[host] = threads.get(host, 0) + int(w["nthreads"])
-            cores[host] = n
-    return {h: max(1, cores[h] // threads[h]) for h in threads}
-
-
-def task_numba_threads(per_host: dict[str, int]) -> int:
-    """Numba threads for a task on this worker: the planned value of its host, else (a worker
-    that joined later) cores // this worker's Dask threads."""
-    host, cores = _host_cores()
-    if host in per_host:
-        return per_host[host]
-    try:
-        from distributed import get_worker
-
-        return max(1, cores // get_worker().state.nthreads)
-    except ValueError:  # not on a worker
-        return cores
-
-
-# ---- progress --------------------------------------------------------------------------------
-
-def _fmt_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "--:--"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:d}:{s:02d}"
-
-
-class Progress:
-    """A one-line progress bar on ``stream``: chunks done/total, points/s, ETA. On a terminal
-    it redraws in place; otherwise it prints a line at most every ``every`` seconds."""
-
-    def __init__(self, total_chunks: int, done_chunks: int, total_evaluations: int,
-                 stream: IO[str] | None, every: float = 5.0) -> None:
-        self.total = total_chunks
-        self.done = done_chunks
-        self.todo_evaluations = total_evaluations
-        self.evaluations = 0
-        self.stream = stream
-        self.tty = bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
-        self.every = 0.2 if self.tty else every
-        self.start = time.perf_counter()
-        self.last = -math.inf
-
-    def line(self) -> str:
-        elapsed = time.perf_counter() - self.start
-        rate = self.evaluations / elapsed if elapsed > 0 else 0.0
-        left = self.todo_evaluations - self.evaluations
-        eta = left / rate if rate > 0 else math.inf
-        width = 30
-        filled = int(width * self.done / self.total) if self.total else width
-        return (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} chunks  "
-                f"{rate / 1e6:6.2f} M points/s  ETA {_fmt_duration(eta)}")
-
-    def update(self, chunks: int, evaluations: int) -> None:
-        self.done += chunks
-        self.evaluations += evaluations
-        now = time.perf_counter()
-        if self.stream is None:
-            return
-        if now - self.last >= self.every or self.done == self.total:
-            self.last = now
-            end = "" if self.tty else "\n"
-            prefix = "\r" if self.tty else ""
-            self.stream.write(f"{prefix}{self.line()}{end}")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.stream is not None and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-# ---- the run ---------------------------------------------------------------------------------
 
 @dataclass
 class RunReport:
@@ -329,15 +56,18 @@ class RunReport:
     store: Path
     spec: Spec
     status: str
-    chunks_total: int
-    chunks_computed: int = 0
+    tasks_total: int
+    tasks_computed: int = 0
     evaluations: int = 0
     wall_s: float = 0.0
     compute_s: float = 0.0  # from the first submitted task to the last finished one
+    first_task_s: float = math.nan  # from the start of execute() to the first finished task
     bytes_on_disk: int = 0
+    files: int = 0
     peaks: dict[str, tuple[float, dict[str, float]]] = field(default_factory=dict)
     workers: int = 0
     numba_threads: int = 0
+    repaired: int = 0
 
     @property
     def points_per_s(self) -> float:
@@ -354,66 +84,193 @@ def default_store(spec: Spec) -> Path:
     return Path.cwd() / f"{spec.name}.zarr"
 
 
-def prepare(spec: Spec, path: Path, overwrite: bool = False) -> list[tuple[int, ...]] | None:
-    """Make ``path`` ready for ``spec``; return the missing chunks, or None if the store is
-    already complete. Refuses a store made from another spec (untouched) unless overwrite."""
-    if path.exists() or path.is_symlink():
-        if overwrite:
-            _store.remove(path)
-        else:
-            _store.check_spec(path, spec)
-            if _store.is_complete(path):
-                return None
-            _store.remove_partial_files(path)
-    if not path.exists():
-        _store.remove_stale_builds(path)
-        _store.create(spec, path)
-    return _store.missing_chunks(path, spec)
+def store_layout(spec: Spec, chunks: tuple[int, ...] | None = None) -> StoreLayout:
+    """The :class:`StoreLayout` of a spec's store (the store layer knows nothing of specs)."""
+    g = spec.grid
+    coords = {name: (var.values, dict(var.attrs)) for name, var in g.coords().items()}
+    attrs: dict[str, Any] = {"title": spec.description or f"qbfast sweep {spec.name}"}
+    attrs.update(g.attrs())
+    attrs.update({"storage_dtype": spec.dtype.name, "spec_name": spec.name, "spec": spec.text,
+                  "spec_hash": spec.hash, "kernels_digest": kernels_digest(),
+                  "created": _store.layout.now(), "codec": spec_codec(spec)})
+    variables = tuple(VariableLayout(v.name, v.dims, spec.variable_dtype(v).name, v.attrs)
+                      for v in spec.variables())
+    return StoreLayout(dims=spec.dims, shape=spec.shape, chunks=chunks or spec.chunks,
+                       variables=variables, coords=coords, attrs=attrs,
+                       codec=spec_codec(spec), peak_metrics=peak_metrics(spec))
+
+
+def spec_codec(spec: Spec) -> str:
+    codec = getattr(spec, "codec", "auto")
+    if codec == "auto":
+        n_series = sum(1 for v in spec.variables() if v.stat is None)
+        return _store.auto_codec(n_series)
+    return codec
+
+
+def raw_bytes(spec: Spec) -> int:
+    """Bytes of every stored variable, uncompressed."""
+    total = 0
+    for v in spec.variables():
+        total += math.prod(spec.shape[:len(v.dims)]) * spec.variable_dtype(v).itemsize
+    return total
+
+
+def check_identity(info: StoreInfo, spec: Spec, complete: bool) -> None:
+    """Refuse (without touching it) a store made from a different spec, or (incomplete)
+    computed by other kernel code: finishing it would mix two versions."""
+    attrs = info.attrs
+    if attrs.get("spec_hash") != spec.hash:
+        raise StoreError(
+            f"{info.path}: this store was made from a different spec (spec "
+            f"{attrs.get('spec_name')!r}, hash {str(attrs.get('spec_hash'))[:12]} != "
+            f"{spec.hash[:12]}); it is left untouched: use --overwrite to replace it or "
+            f"--store to choose another path")
+    digest = attrs.get("kernels_digest")
+    if digest != kernels_digest() and not complete:
+        raise StoreError(
+            f"{info.path}: this incomplete store was computed by other kernel code (qbfast "
+            f"{attrs.get('qbfast_version')}, kernels {str(digest)[:12]} != "
+            f"{kernels_digest()[:12]}); finishing it would mix two versions; it is left "
+            f"untouched: use --overwrite")
+    if info.shape != spec.shape or info.dims != spec.dims:
+        raise StoreError(f"{info.path}: tampered bookkeeping: dims {info.dims} {info.shape} "
+                         f"!= the spec's {spec.dims} {spec.shape}")
+
+
+@dataclass
+class StoreState:
+    """An existing store as a run finds it."""
+
+    info: StoreInfo
+    record: _store.Record
+    complete: bool
+    lost: np.ndarray  # tasks recorded as done whose chunk files are missing
+
+
+def inspect_store(path: Path, spec: Spec | None = None) -> StoreState:
+    """Open, check and read the record of the store at ``path`` (read-only)."""
+    info = _store.open_info(path)
+    record = _store.read_record(info)
+    complete_file = _store.read_complete(info) is not None
+    if spec is not None:
+        check_identity(info, spec, complete_file and bool(record.done.all()))
+    lost = _store.missing_files(info, record)
+    complete = complete_file and bool(record.done.all()) and not len(lost)
+    return StoreState(info, record, complete, lost)
 
 
 def execute(spec: Spec | str | Path, store: str | Path | None = None, client: Any = None, *,
             scheduler: str | None = None, n_workers: int | None = None,
             threads_per_worker: int | None = None, overwrite: bool = False,
-            progress: IO[str] | None = None, connect_timeout: str = "20s") -> RunReport:
+            progress: IO[str] | None = None, connect_timeout: float = 30.0,
+            force: bool = False, durable: bool = True, repair: tuple[int, ...] = (),
+            dashboard: bool = False) -> RunReport:
     """Run (or resume) a sweep into ``store`` and report what was done.
 
     ``client``: a ``distributed.Client`` to use; else ``scheduler`` (an address such as
     ``tcp://host:8786``) to connect to; else a ``LocalCluster`` of ``n_workers`` processes
     (default: one per core) with ``threads_per_worker`` threads (default 1), closed at the end.
-    Order: the spec and an existing store are checked first (read-only), then the cluster is
-    reached, and only then is the store created or cleaned; a complete store starts nothing.
+    Order: the store's lock is taken, the spec and an existing store are checked (read-only),
+    the free space is checked (``force`` skips it), then the cluster is reached, and only then
+    is the store created, removed (``overwrite``) or resumed; a complete store starts nothing.
+    ``repair``: task numbers to recompute (found damaged by ``qbfast verify``).
+    ``durable``: fsync chunk files and journal entries (off only in benchmarks of the disk).
     """
+    start = time.perf_counter()
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
     path = Path(store) if store is not None else default_store(spec)
-    start = time.perf_counter()
-    report = RunReport(store=path, spec=spec, status="created", chunks_total=spec.n_chunks)
-    existing = (path.exists() or path.is_symlink()) and not overwrite
-    if existing:
-        report.status = "resumed"
-        _store.check_spec(path, spec)
-        if _store.is_complete(path):
-            report.status = "complete"
-    if report.status != "complete":
-        if existing and not _store.missing_chunks(path, spec):
-            missing: list[tuple[int, ...]] | None = []  # all written; only the flag is unset
-        else:
-            with _connect(client, scheduler, n_workers, threads_per_worker,
-                          connect_timeout) as c:
-                missing = prepare(spec, path, overwrite)
-                if missing:
-                    _distribute(spec, path, missing, report, c, progress)
-        if missing is not None and not _store.mark_complete(path):  # pragma: no cover
-            raise RunError(f"{path}: chunks are still missing after the run; run it again")
-    report.wall_s = time.perf_counter() - start
-    report.bytes_on_disk = _store.bytes_on_disk(path)
-    report.peaks = _store.peaks(path, spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = RunReport(store=path, spec=spec, status="created", tasks_total=spec.n_chunks)
+    run_id = _store.record.new_run_id()
+    notice = progress if progress is not None else sys.stderr
+    with _store.StoreLock(path, run_id, notice=notice):
+        _store.remove_stale(path)
+        exists = path.exists() or path.is_symlink()
+        state: StoreState | None = None
+        if exists and overwrite:
+            _store.check_removable(path)
+        elif exists:
+            state = inspect_store(path, spec)
+            report.status = "resumed"
+            report.tasks_total = state.info.n_tasks
+            if state.complete and not repair:
+                report.status = "complete"
+                _finish(report, state.info, start)
+                return report
+        if state is None:
+            _check_space(spec, path, force)
+        if progress is not None:
+            n_tasks = state.info.n_tasks if state is not None else spec.n_chunks
+            todo = n_tasks - (state.record.n_done if state is not None else 0)
+            need = raw_bytes(spec) * CODEC_RATIO.get(spec_codec(spec), 1.0)
+            where = (f"scheduler {scheduler}" if scheduler else "the given client" if client
+                     else "a local cluster")
+            print(f"qbfast: {spec.n_evaluations:,} points in {n_tasks:,} tasks ({todo:,} to "
+                  f"run), about {_fmt_bytes(need)} on disk; starting on {where}",
+                  file=progress, flush=True)
+        with _connect(client, scheduler, n_workers, threads_per_worker, connect_timeout,
+                      dashboard, notice) as c:
+            if exists and overwrite:
+                _store.remove(path)
+            if state is None:
+                _store.create(store_layout(spec), path)
+                state = inspect_store(path)
+            info = state.info
+            _store.remove_partial_files(path, info)
+            generation = _store.next_generation(path)
+            redo = np.union1d(state.lost, np.asarray(repair, dtype=np.int64))
+            if len(redo):
+                _store.clear_complete(info)
+                journal = _store.Journal(path, generation, run_id, len(info.variables),
+                                         len(info.peak_metrics), durable, tag="client")
+                journal.append_many(redo, _store.record.REVOKED)
+                journal.close()
+                report.repaired = len(redo)
+            todo = np.union1d(state.record.missing, redo)
+            ctx = TaskContext(spec=spec, chunks=info.chunks, path=str(path),
+                              store_id=info.store_id, generation=generation, run_id=run_id,
+                              kernels=kernels_digest(), numba_threads={}, durable=durable)
+            if len(todo):
+                _distribute(ctx, todo, report, c, progress, start)
+        state = inspect_store(path)
+        if len(state.record.missing) or len(state.lost):
+            raise RunError(f"{path}: {len(state.record.missing) + len(state.lost)} tasks are "
+                           f"still missing after the run; run it again")
+        _store.write_complete(state.info, state.record)
+        _finish(report, state.info, start)
     return report
+
+
+def _finish(report: RunReport, info: StoreInfo, start: float) -> None:
+    report.wall_s = time.perf_counter() - start
+    report.bytes_on_disk, report.files = _store.bytes_on_disk(info.path)
+    report.peaks = peaks(info)
+
+
+def _check_space(spec: Spec, path: Path, force: bool) -> None:
+    need = raw_bytes(spec) * CODEC_RATIO.get(spec_codec(spec), 1.0)
+    free = shutil.disk_usage(path.parent).free
+    if need > free and not force:
+        raise StoreError(f"{path}: the store needs about {_fmt_bytes(need)} on disk "
+                         f"({spec.n_evaluations:,} points), and {path.parent} has "
+                         f"{_fmt_bytes(free)} free; free space, choose another --store, use "
+                         f"[reduce] or fewer metrics, or --force to start anyway")
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"  # pragma: no cover
 
 
 @contextlib.contextmanager
 def _connect(client: Any, scheduler: str | None, n_workers: int | None,
-             threads_per_worker: int | None, timeout: str = "20s") -> Iterator[Any]:
+             threads_per_worker: int | None, timeout: float = 30.0, dashboard: bool = False,
+             notice: IO[str] | None = None) -> Iterator[Any]:
     """The client to use: the given one, one connected to ``scheduler``, or one of a new
     LocalCluster (closed on exit)."""
     if client is not None:
@@ -427,69 +284,141 @@ def _connect(client: Any, scheduler: str | None, n_workers: int | None,
         return
     k = threads_per_worker or 1
     n = n_workers or max(1, available_cores() // k)
-    # Numba threads are set per task (numba.set_num_threads is thread-local); no
-    # NUMBA_NUM_THREADS in the workers' environment, which Numba refuses to see change once
-    # its pool runs.
     with LocalCluster(n_workers=n, threads_per_worker=k, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
-        c.wait_for_workers(n, timeout=120)
+                      dashboard_address=":0" if dashboard else None) as cluster, \
+            Client(cluster) as c:
+        if dashboard and notice is not None:
+            print(f"qbfast: Dask dashboard at {c.dashboard_link}", file=notice, flush=True)
+        c.wait_for_workers(n, timeout=timeout)
         yield c
 
 
-def _distribute(spec: Spec, path: Path, missing: list[tuple[int, ...]], report: RunReport,
-                client: Any, stream: IO[str] | None) -> None:
-    """Submit one task per missing chunk and follow them to the end."""
+def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: Any,
+                stream: IO[str] | None, start: float) -> None:
+    """Keep a window of tasks in flight, refilled as they finish, to the end."""
+    from dataclasses import replace
+
     from distributed import as_completed
+
+    from .progress import Progress
 
     if not client.scheduler_info()["workers"]:
         client.wait_for_workers(1, timeout=120)
     numba_threads = numba_threads_for(client)
-    report.workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    report.workers = len(workers)
     report.numba_threads = min(numba_threads.values(), default=1)
+    threads = sum(int(w["nthreads"]) for w in workers.values()) or 1
+    ctx = replace(ctx, numba_threads=numba_threads)
+    spec = ctx.spec
+    total = spec.n_evaluations
+    todo_points = int(sum(ctx.evaluations(int(t)) for t in todo)) if len(todo) < 1 << 16 \
+        else _points_of(ctx, todo)
+    bar = Progress(report.tasks_total, report.tasks_total - len(todo), total,
+                   total - todo_points, stream)
+    per_task = total / max(1, report.tasks_total)
+    bar.say(f"qbfast: {len(todo):,} tasks to run (about {per_task:,.0f} points each) on "
+            f"{report.workers} workers x "
+            f"{threads // max(1, report.workers)} threads x {report.numba_threads} numba "
+            f"threads, {WINDOW_PER_THREAD * threads} tasks in flight")
     try:
-        client.run(_warm, spec, numba_threads)
+        client.run(warm, ctx)
     except Exception as e:  # e.g. a worker without qbfast, or another version of it
-        raise RunError(f"the workers cannot run qbfast kernels ({type(e).__name__}: {e}); "
-                       f"install the same qbfast in the workers' environment") from e
-    [spec_future] = client.scatter([spec], broadcast=True, hash=False)
-    todo = sum(math.prod(s.stop - s.start for s in spec.chunk_slices(i)) for i in missing)
-    bar = Progress(spec.n_chunks, spec.n_chunks - len(missing), todo, stream)
+        raise RunError(f"the workers cannot run qbfast kernels ({type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else ''}); install the same qbfast "
+                       f"in the workers' environment") from e
+    [ctx_future] = client.scatter([ctx], broadcast=True, hash=False)
+    window = max(2, WINDOW_PER_THREAD * threads)
+    pending = iter(todo.tolist())
+    futures = as_completed()
+    in_flight: set[Any] = set()
+
+    def submit() -> bool:
+        task = next(pending, None)
+        if task is None:
+            return False
+        fut = client.submit(run_task, task, ctx_future, pure=False, retries=1,
+                            key=f"qbfast-task-{ctx.run_id}-{task}")
+        in_flight.add(fut)
+        futures.add(fut)
+        return True
+
+    for _ in range(window):
+        if not submit():
+            break
+    first = None
     submitted = time.perf_counter()
-    kernels = _store.read_attrs(path).get("kernels_digest")
-    identity = _store.store_id(path)
-    futures = client.map(chunk_task, missing, path=str(path), spec=spec_future,
-                         numba_threads=numba_threads, kernels=kernels, identity=identity,
-                         pure=False, retries=1)
     try:
-        for fut in as_completed(futures):
+        for fut in futures:
+            in_flight.discard(fut)
             if fut.status != "finished":
                 exc = fut.exception() if fut.status == "error" else None
                 what = f"{type(exc).__name__}: {exc}" if exc is not None else fut.status
-                raise RunError(f"{path}: a chunk task failed ({what}); the store is resumable:"
+                raise RunError(f"{ctx.path}: a task failed ({what}); the store is resumable:"
                                f" run the same command again") from exc
             _, evaluations, _ = fut.result()
-            report.chunks_computed += 1
+            fut.release()
+            if first is None:
+                first = time.perf_counter()
+                report.first_task_s = first - start
+            report.tasks_computed += 1
             report.evaluations += evaluations
             bar.update(1, evaluations)
-            fut.release()
+            submit()
         report.compute_s = time.perf_counter() - submitted
     finally:
         bar.close()
-        client.cancel([f for f in futures if not f.done()])
+        if in_flight:
+            client.cancel(list(in_flight))
+
+
+def _points_of(ctx: TaskContext, tasks: np.ndarray) -> int:
+    """Evaluations of many tasks at once (vectorized: edge tasks are smaller)."""
+    grid = ctx.chunk_grid
+    coords = np.unravel_index(tasks, grid)
+    points = np.ones(len(tasks), dtype=np.int64)
+    for c, chunk, size in zip(coords, ctx.chunks, ctx.spec.shape):
+        points *= np.minimum((c + 1) * chunk, size) - c * chunk
+    return int(points.sum())
+
+
+def peaks(info: StoreInfo) -> dict[str, tuple[float, dict[str, float]]]:
+    """Maximum of each peak metric over the recorded tasks: metric -> (value, coords)."""
+    import zarr
+
+    record = _store.read_record(info)
+    if not info.peak_metrics or not record.done.any():
+        return {}
+    root = zarr.open_group(info.path, mode="r", use_consolidated=False)
+    coords = [np.asarray(root[d][...]) for d in info.dims]
+    out = {}
+    for j, name in enumerate(info.peak_metrics):
+        values = record.peaks[:, j, 0]
+        index = record.peaks[:, j, 1]
+        if np.all(np.isnan(values)):
+            continue
+        k = int(np.nanargmax(values))
+        where = np.unravel_index(int(index[k]), info.shape)
+        out[name] = (float(values[k]),
+                     {d: float(c[i]) for d, c, i in zip(info.dims, coords, where)})
+    return out
 
 
 def run(spec: Spec | str | Path, store: str | Path | None = None, client: Any = None, *,
-        overwrite: bool = False, **kwargs: Any) -> xr.Dataset:
-    """Run (or resume) the sweep of ``spec`` (a path or a :class:`~qbfast.runner.spec.Spec`) into
-    the Zarr store ``store`` (default ``<spec name>.zarr`` in the working directory) and
+        overwrite: bool = False, **kwargs: Any) -> Any:
+    """Run (or resume) the sweep of ``spec`` (a path or a :class:`~qbfast.runner.spec.Spec`)
+    into the Zarr store ``store`` (default ``<spec name>.zarr`` in the working directory) and
     return the store opened lazily with ``xr.open_zarr``.
 
     ``client``: an existing ``distributed.Client``; by default a ``LocalCluster`` is started
     and closed. Other keywords go to :func:`execute` (``scheduler``, ``n_workers``,
-    ``threads_per_worker``, ``progress``).
+    ``threads_per_worker``, ``progress``, ``force``).
     """
+    import xarray as xr
+
     report = execute(spec, store, client, overwrite=overwrite, **kwargs)
     return xr.open_zarr(report.store)
 
 
-__all__ = ["run", "execute", "compute_chunk", "chunk_task", "RunReport", "RunError", "Progress"]
+__all__ = ["run", "execute", "RunReport", "RunError", "store_layout", "inspect_store",
+           "peaks", "TIME"]

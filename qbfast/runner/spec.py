@@ -11,6 +11,7 @@ Format (see the README)::
     battery_hamiltonian = "interacting"   # or "bare"
     metrics = ["energy", "ergotropy"]     # default: all
     dtype = "float32"                     # storage dtype, default "float64"
+    codec = "auto"                        # "auto" | "zstd" | "blosc-lz4" | "none" (+ crc32c)
     description = "free text"             # optional, stored in the attrs
     max_step = 0.01                       # field "full" only
     [params]                              # omitted parameters take their defaults
@@ -44,11 +45,12 @@ import numpy as np
 from ..core import Grid
 from ..params import METRICS, TIME
 from ..reduce import REDUCTIONS
+from ..store.layout import CODECS
 from ..validate import check_metrics, check_model, check_parameters, check_times
 
 #: Top-level keys of a spec and what they hold (used in the "allowed" part of messages).
 TOP_KEYS = ("model", "protocol", "battery_hamiltonian", "metrics", "dtype", "description",
-            "max_step", "params", "chunks", "reduce")
+            "max_step", "params", "chunks", "reduce", "codec")
 RANGE_KEYS = ("start", "stop", "num")
 REDUCE_KEYS = ("over", "stats", "keep_series")
 DTYPES = ("float32", "float64")
@@ -104,7 +106,8 @@ class Spec:
     reductions. ``chunks[i]`` is the chunk length along ``grid.dims[i]``."""
 
     def __init__(self, *, name: str, source: str, text: str, grid: Grid, dtype: str,
-                 chunks: tuple[int, ...], reduce: Reduce | None, description: str) -> None:
+                 chunks: tuple[int, ...], reduce: Reduce | None, description: str,
+                 codec: str = "auto") -> None:
         self.name = name
         self.source = source
         self.text = text
@@ -113,6 +116,7 @@ class Spec:
         self.chunks = chunks
         self.reduce = reduce
         self.description = description
+        self.codec = codec
 
     # ---- geometry -------------------------------------------------------------------------
     @property
@@ -204,6 +208,7 @@ class Spec:
                      for name, values in (*g.swept.items(), (TIME.name, g.t))],
             "fixed": {k: float(v).hex() for k, v in sorted(g.fixed.items())},
             "chunks": list(self.chunks),
+            "codec": self.codec,
             "reduce": None if self.reduce is None else {
                 "over": self.reduce.over, "stats": list(self.reduce.stats),
                 "keep_series": self.reduce.keep_series},
@@ -324,8 +329,11 @@ def _build(doc: dict[str, Any], *, name: str, source: str, text: str) -> Spec:
     # [chunks]
     chunks = _chunks(source, doc.get("chunks"), grid, reduce)
     description = doc.get("description", "")
+    codec = doc.get("codec", "auto")
+    if codec not in CODECS:
+        raise _fail(source, "codec", f"unknown codec {codec!r}; allowed: {_choices(CODECS)}")
     return Spec(name=name, source=source, text=text, grid=grid, dtype=dtype, chunks=chunks,
-                reduce=reduce, description=description)
+                reduce=reduce, description=description, codec=codec)
 
 
 def _reduce(source: str, table: object, grid: Grid) -> Reduce | None:

@@ -1,10 +1,47 @@
-"""The sweep store (a Zarr v3 directory): layout, chunk files, completion record, writer lock."""
+"""The sweep store (a Zarr v3 directory, format 2): layout and creation (:mod:`.layout`),
+chunk files with checksums (:mod:`.chunk_files`), the completion record (:mod:`.record`), the
+writer lock (:mod:`.lock`), task writes (:mod:`.writer`) and verification (:mod:`.verify`).
+The store layer knows nothing of specs: the runner describes a store with a
+:class:`StoreLayout`. Format: ``docs/store-format.md``."""
 
-from ._legacy import *  # noqa: F401,F403
-from ._legacy import (  # noqa: F401
-    CODEC, CHUNK_KEY_ENCODING, META, PEAK_METRICS, STORE_FORMAT, ChunkFiles, ChunkWriter,
-    StoreError, bytes_on_disk, check_spec, chunk_writer, create, done_mask, info, is_complete,
-    is_store, kernels_digest, mark_complete, missing_chunks, peak_metrics, peaks, read_attrs,
-    remove, remove_partial_files, remove_stale_builds, store_id, template, write_chunk,
-    _meta, _files,
+from .chunk_files import ChunkError, ChunkFiles
+from .layout import (
+    CODECS,
+    META,
+    STORE_FORMAT,
+    StoreError,
+    StoreInfo,
+    StoreLayout,
+    VariableLayout,
+    auto_codec,
+    bytes_on_disk,
+    check_removable,
+    create,
+    open_info,
+    remove,
+    remove_partial_files,
+    remove_stale,
 )
+from .lock import LockError, StoreLock
+from .record import (
+    Journal,
+    Record,
+    clear_complete,
+    completeness,
+    missing_files,
+    next_generation,
+    read_complete,
+    read_record,
+    write_complete,
+)
+from .verify import Damage, verify
+from .writer import StoreChangedError, StoreWriter, task_writer
+
+__all__ = [
+    "CODECS", "META", "STORE_FORMAT", "ChunkError", "ChunkFiles", "Damage", "Journal",
+    "LockError", "Record", "StoreChangedError", "StoreError", "StoreInfo", "StoreLayout",
+    "StoreLock", "StoreWriter", "VariableLayout", "auto_codec", "bytes_on_disk",
+    "check_removable", "clear_complete", "completeness", "create", "missing_files", "next_generation",
+    "open_info", "read_complete", "read_record", "remove", "remove_partial_files",
+    "remove_stale", "task_writer", "verify", "write_complete",
+]

@@ -1,0 +1,266 @@
+"""Scale of the orchestration: ``qbfast run`` on 1e12- and 1e13-point specs, for a bounded time.
+
+    python -m bench.scale                     # both specs, killed after 60 s each
+    python -m bench.scale --seconds 30 --specs 1e12
+
+For each spec (issue 9's five-parameter field scan, [reduce] max/argmax/first_max of energy
+and ergotropy over t = 10,000 times, float32; 40 values per parameter = 1.0e12 points, 64
+values = 1.07e13), a real ``qbfast run`` process on a local cluster (one worker per core):
+
+- the time from the command's start to the first finished task (its journal entry);
+- the client's peak RSS (VmHWM of the ``qbfast run`` process: client and scheduler);
+- the number of tasks, the points per task, and the files and bytes per file the finished store
+  will have (from the plan and the chunk files written so far);
+- the steady throughput (tasks finished after the first, per second, x points per task) against
+  the in-memory ``[reduce]`` kernel on one task's grid with as many threads (same run);
+- after a SIGKILL of the whole process group at ``--seconds``: the time of ``qbfast info``,
+  and the time from a resumed run's start until it finishes a new task.
+
+Then the scheduler's cost per task here (a flood of no-op tasks on a LocalCluster) and the
+model of the efficiency at 100, 1,000 and 10,000 workers for the planned task sizes:
+throughput = min(workers x rate per core, tasks per second the scheduler sustains x points per
+task). Not a test: timings depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SPEC = """model = "field"
+metrics = ["energy", "ergotropy"]
+dtype = "float32"
+[params]
+A = {{ start = 0.0, stop = 2.0, num = {n} }}
+B = {{ start = 0.0, stop = 2.0, num = {n} }}
+omega = {{ start = 0.5, stop = 2.0, num = {n} }}
+g = {{ start = -1.0, stop = 1.0, num = {n} }}
+Delta = {{ start = 0.5, stop = 1.5, num = {n} }}
+t = {{ start = 0.0, stop = 20.0, num = 10000 }}
+[reduce]
+over = "t"
+stats = ["max", "argmax", "first_max"]
+"""
+SIZES = {"1e12": 40, "1e13": 64}
+
+
+def _vmhwm_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _entries(store: Path, entry_size: int, generation: int | None = None) -> int:
+    """Journal entries written so far (of one generation if given)."""
+    jdir = store / "_qbfast" / "journal"
+    total = 0
+    try:
+        names = os.listdir(jdir)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        if generation is not None and not name.startswith(f"g{generation:06d}-"):
+            continue
+        try:
+            total += os.stat(jdir / name).st_size // entry_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "qbfast.cli", *args]
+
+
+def _kill(p: subprocess.Popen) -> None:
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
+
+
+def in_memory_rate(spec, chunks: tuple[int, ...], threads: int) -> float:
+    """Points/s of the fused [reduce] kernel on one task's grid, in this process."""
+    import numba
+
+    from qbfast.reduce import reduce_grid
+
+    numba.set_num_threads(threads)
+    slices = tuple(slice(0, c) for c in chunks)
+    grid = spec.grid.subgrid(slices)
+    tiny = spec.grid.subgrid(tuple(slice(0, 1) for _ in chunks[:-1]) + (slice(0, 4),))
+    reduce_grid(tiny, spec.reduce.stats, ("energy", "ergotropy"))  # load the kernel
+    start = time.perf_counter()
+    reduce_grid(grid, spec.reduce.stats, ("energy", "ergotropy"))
+    return grid.n_points * grid.t.size / (time.perf_counter() - start)
+
+
+def scheduler_tasks_per_s(n_tasks: int = 4000) -> float:
+    """No-op tasks per second through a LocalCluster's scheduler (2 workers)."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.wait_for_workers(2)
+        client.gather(client.map(_noop, range(100), pure=False))  # warm
+        start = time.perf_counter()
+        client.gather(client.map(_noop, range(n_tasks), pure=False))
+        return n_tasks / (time.perf_counter() - start)
+
+
+def _noop(i: int) -> int:
+    return i
+
+
+def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> dict:
+    from qbfast.runner.driver import store_layout
+    from qbfast.runner.spec import parse_spec
+    from qbfast.store.record import entry_dtype
+
+    text = SPEC.format(n=n)
+    spec_path = workdir / f"scale{label}.toml"
+    spec_path.write_text(text)
+    store = workdir / f"scale{label}.zarr"
+    spec = parse_spec(text, name=spec_path.stem)
+    layout = store_layout(spec)
+    entry = entry_dtype(len(layout.variables), len(layout.peak_metrics)).itemsize
+    per_task = int(np.prod(spec.chunks))
+    out: dict = {"spec": label, "points": spec.n_evaluations, "tasks": spec.n_chunks,
+                 "points_per_task": per_task, "chunks": list(spec.chunks)}
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    log = open(workdir / f"run{label}.log", "w")
+    start = time.perf_counter()
+    p = subprocess.Popen(_cmd("run", str(spec_path), "--store", str(store), "--workers",
+                              str(workers)), stdout=log, stderr=subprocess.STDOUT, env=env,
+                         start_new_session=True)
+    first = first_n = None
+    rss = float("nan")
+    try:
+        while time.perf_counter() - start < seconds and p.poll() is None:
+            time.sleep(0.05)
+            rss = max(_vmhwm_mib(p.pid), rss) if rss == rss else _vmhwm_mib(p.pid)
+            k = _entries(store, entry)
+            if first is None and k:
+                first, first_n = time.perf_counter(), k
+        last, last_n = time.perf_counter(), _entries(store, entry)
+        rss = _vmhwm_mib(p.pid) if p.poll() is None else rss
+    finally:
+        _kill(p)
+        log.close()
+    out["first_task_s"] = None if first is None else first - start
+    out["client_peak_rss_mib"] = rss
+    if first is not None and last_n > first_n:
+        out["steady_points_per_s"] = (last_n - first_n) * per_task / (last - first)
+    # files and bytes
+    chunk_files = [f for v in layout.variables for f in (store / v.name).glob("c.*")
+                   if not f.name.endswith(".partial")]
+    mean_file = float(np.mean([f.stat().st_size for f in chunk_files])) if chunk_files else None
+    files = spec.n_chunks * len(layout.variables) + 3 * len(spec.dims) + len(layout.variables) \
+        + 3 + workers
+    out["files_when_complete"] = files
+    out["files_per_1e9_points"] = files / spec.n_evaluations * 1e9
+    out["mean_chunk_file_bytes"] = mean_file
+    # info on the partial store
+    t0 = time.perf_counter()
+    r = subprocess.run(_cmd("info", str(store)), capture_output=True, text=True)
+    out["info_s"] = time.perf_counter() - t0
+    out["info_tasks_line"] = next((ln for ln in r.stdout.splitlines()
+                                   if ln.startswith("tasks")), r.stderr.strip()[-200:])
+    # resume until a new task is finished
+    gens = [int(x.name[1:7]) for x in (store / "_qbfast" / "journal").glob("g*.log")]
+    gen = max(gens, default=0) + 1
+    log = open(workdir / f"resume{label}.log", "w")
+    start = time.perf_counter()
+    p = subprocess.Popen(_cmd("run", str(spec_path), "--store", str(store), "--workers",
+                              str(workers)), stdout=log, stderr=subprocess.STDOUT, env=env,
+                         start_new_session=True)
+    try:
+        out["resume_first_task_s"] = None
+        while time.perf_counter() - start < max(60.0, seconds) and p.poll() is None:
+            time.sleep(0.05)
+            if _entries(store, entry, gen):
+                out["resume_first_task_s"] = time.perf_counter() - start
+                break
+    finally:
+        _kill(p)
+        log.close()
+    out["in_memory_reduce_points_per_s"] = in_memory_rate(spec, spec.chunks, workers)
+    if "steady_points_per_s" in out:
+        out["steady_vs_in_memory"] = (out["steady_points_per_s"]
+                                      / out["in_memory_reduce_points_per_s"])
+    return out
+
+
+def model(rate_per_core: float, tasks_per_s: float, points_per_task: int) -> list[dict]:
+    rows = []
+    for workers in (100, 1000, 10000):
+        ideal = workers * rate_per_core
+        thr = min(ideal, tasks_per_s * points_per_task)
+        rows.append({"workers": workers, "throughput": thr, "efficiency": thr / ideal})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
+    parser.add_argument("--specs", nargs="+", choices=tuple(SIZES), default=list(SIZES))
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="qbfast-scale-") as tmp:
+        for label in args.specs:
+            r = run_one(label, SIZES[label], args.seconds, Path(tmp), args.workers)
+            results.append(r)
+            print(f"== {label}: {r['points']:.3g} points, {r['tasks']:,} tasks of "
+                  f"{r['points_per_task']:,} points (chunks {tuple(r['chunks'])})")
+            f = r["first_task_s"]
+            print(f"  first task finished      {'never' if f is None else f'{f:.1f} s'} "
+                  f"after the command started")
+            print(f"  client peak RSS          {r['client_peak_rss_mib']:.0f} MiB")
+            if "steady_points_per_s" in r:
+                print(f"  steady throughput        {r['steady_points_per_s'] / 1e6:.1f} M "
+                      f"points/s = x{r['steady_vs_in_memory']:.2f} the in-memory [reduce] "
+                      f"kernel on one task's grid "
+                      f"({r['in_memory_reduce_points_per_s'] / 1e6:.1f} M points/s, "
+                      f"{args.workers} threads)")
+            mean = r["mean_chunk_file_bytes"]
+            print(f"  files                    {r['files_when_complete']:,} when complete "
+                  f"({r['files_per_1e9_points']:.1f} per 1e9 points); chunk files so far "
+                  f"average {'-' if mean is None else f'{mean / 1024:.0f} KiB'}")
+            print(f"  qbfast info (partial)    {r['info_s']:.2f} s: {r['info_tasks_line']}")
+            rf = r["resume_first_task_s"]
+            print(f"  resumed run, first task  {'never' if rf is None else f'{rf:.1f} s'}")
+        tps = scheduler_tasks_per_s()
+        print(f"\nscheduler: {tps:,.0f} no-op tasks/s here ({1e3 / tps:.2f} ms per task)")
+        for r in results:
+            rate = r["in_memory_reduce_points_per_s"] / args.workers
+            r["model"] = model(rate, tps, r["points_per_task"])
+            print(f"model for {r['spec']} ({r['points_per_task']:,} points per task, "
+                  f"{rate / 1e6:.0f} M points/s per core):")
+            for row in r["model"]:
+                print(f"  {row['workers']:>6} workers: {row['throughput'] / 1e9:8.2f} G points/s,"
+                      f" efficiency {row['efficiency']:.0%}")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"scheduler_tasks_per_s": tps, "specs": results},
+                                        indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,277 @@
+"""The work of one task, on a worker: compute a block of the grid, reduce it along t if asked,
+and write it into the store (:class:`qbfast.store.StoreWriter`: chunk files, then the journal
+entry). A task receives its task number and the run's :class:`TaskContext` (scattered once to
+every worker), never data; it returns a few numbers.
+
+With [reduce] alone a task computes and reduces its block in one Numba call
+(:func:`qbfast.reduce.reduce_grid`). Workers run Numba with ``numba_threads`` threads per Dask
+thread, so that Dask threads x Numba threads does not exceed the cores of a host.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..core import Grid
+from ..reduce import reduce_grid, reduce_stats
+from ..store.writer import task_writer
+from .spec import Spec
+
+#: Environment variable read by the tasks (fault-injection tests only): seconds to sleep
+#: between computing a task and writing it, to widen the window in which a kill lands.
+DEBUG_DELAY_ENV = "QBFAST_DEBUG_CHUNK_DELAY"
+#: Metrics whose location of the maximum the run summary reports (kept in the record).
+PEAK_METRICS = ("energy", "ergotropy")
+
+
+@functools.lru_cache(maxsize=1)
+def kernels_digest() -> str:
+    """SHA-256 of the kernel sources of this process's qbfast (computed once per process).
+    Recorded in the store: resuming with other kernel code would mix results."""
+    from ..kernels._cache import sources_digest
+
+    return sources_digest()
+
+
+def peak_metrics(spec: Spec) -> tuple[str, ...]:
+    return tuple(m for m in PEAK_METRICS if m in spec.grid.metrics)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What every task of a run shares: the spec, the task (= chunk) shape, the store and the
+    run's identity in it, the kernel digest and the Numba threads per host."""
+
+    spec: Spec
+    chunks: tuple[int, ...]
+    path: str
+    store_id: str
+    generation: int
+    run_id: str
+    kernels: str
+    numba_threads: dict[str, int]
+    durable: bool = True
+
+    @property
+    def chunk_grid(self) -> tuple[int, ...]:
+        return tuple(-(-s // c) for s, c in zip(self.spec.shape, self.chunks))
+
+    def slices(self, task: int) -> tuple[slice, ...]:
+        coords = np.unravel_index(task, self.chunk_grid)
+        return tuple(slice(int(i) * c, min((int(i) + 1) * c, s))
+                     for i, c, s in zip(coords, self.chunks, self.spec.shape))
+
+    def evaluations(self, task: int) -> int:
+        return math.prod(s.stop - s.start for s in self.slices(task))
+
+
+def compute_block(spec: Spec, slices: tuple[slice, ...], block_bytes: int | None = None
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Compute the block ``slices`` of the spec's grid in float64.
+
+    Returns ``(data, peaks)``: ``data[var]`` has the block's shape along ``var``'s dims;
+    ``peaks`` is (n_peak_metrics, 2): value and flat index (in the full grid) of the block's
+    maximum of each of :data:`PEAK_METRICS` present (NaN where all values are NaN). Without
+    stored series ([reduce] alone) the block is computed and reduced in one Numba call, in
+    blocks of at most ``block_bytes``; the results do not depend on it.
+    """
+    grid = spec.grid.subgrid(slices)
+    names = peak_metrics(spec)
+    if spec.keep_series:
+        series = _compute_series(grid)
+        data = _block_data(spec, grid, series, _reduced(spec, grid, series))
+        return data, _peaks(spec, grid, series, slices, names)
+    assert spec.reduce is not None
+    with _kernel_lock():
+        reduced, local = reduce_grid(grid, spec.reduce.stats, names, block_bytes)
+    data = {var.name: reduced[var.metric][var.suffix] for var in spec.variables()}
+    if not names:
+        return data, None
+    peaks = local.copy()
+    shape = tuple(s.stop - s.start for s in slices)
+    for j, (value, flat) in enumerate(local):
+        if not np.isnan(value):
+            where = np.unravel_index(int(flat), shape)
+            peaks[j, 1] = np.ravel_multi_index(
+                tuple(s.start + i for s, i in zip(slices, where)), spec.shape)
+    return data, peaks
+
+
+def _compute_series(grid: Grid) -> np.ndarray:
+    """All metrics of ``grid``, float64, shape (n_metrics, *grid.shape)."""
+    out = np.empty((len(grid.metrics), grid.n_points, grid.t.size))
+    with _kernel_lock():
+        grid.compute(out)
+    return out.reshape(len(grid.metrics), *grid.shape)
+
+
+def _reduced(spec: Spec, grid: Grid, series: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """metric -> suffix -> reduced array, for the metrics that [reduce] stores."""
+    if spec.reduce is None:
+        return {}
+    metrics = sorted({v.metric for v in spec.variables() if v.stat is not None},
+                     key=grid.metrics.index)
+    return {m: reduce_stats(series[grid.metrics.index(m)], grid.t, spec.reduce.stats)
+            for m in metrics}
+
+
+def _block_data(spec: Spec, grid: Grid, series: np.ndarray,
+                reduced: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    data: dict[str, np.ndarray] = {}
+    for var in spec.variables():
+        if var.stat is None:
+            data[var.name] = series[grid.metrics.index(var.metric)]
+        else:
+            assert var.suffix is not None
+            data[var.name] = reduced[var.metric][var.suffix]
+    return data
+
+
+def _peaks(spec: Spec, grid: Grid, series: np.ndarray, slices: tuple[slice, ...],
+           names: tuple[str, ...]) -> np.ndarray | None:
+    """(len(names), 2): value and flat index in the full grid of the first maximum of each
+    metric over ``series`` (the block at ``slices``), NaN skipped; NaN rows if all NaN."""
+    if not names:
+        return None
+    shape = series.shape[1:]
+    peaks = np.full((len(names), 2), np.nan)
+    for j, name in enumerate(names):
+        x = series[grid.metrics.index(name)]
+        k = int(np.argmax(x))  # one pass; numpy's argmax stops at the first NaN, so
+        if np.isnan(x.flat[k]):  # only then take the slower NaN-skipping route
+            k = int(np.argmax(np.where(np.isnan(x), -np.inf, x)))
+            if np.isnan(x.flat[k]):
+                continue
+        local = np.unravel_index(k, shape)
+        flat = np.ravel_multi_index(tuple(s.start + i for s, i in zip(slices, local)),
+                                    spec.shape)
+        peaks[j] = (x.flat[k], float(flat))
+    return peaks
+
+
+_LOCK = threading.Lock()
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _kernel_lock() -> Any:
+    """Numba's "workqueue" threading layer must not launch parallel kernels from two threads
+    at once; serialize launches only when that is the layer in use (omp/tbb are thread-safe)."""
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # not initialized yet: take the lock for the first launch
+        return _LOCK
+    return _LOCK if layer == "workqueue" else _NoLock()
+
+
+def set_numba_threads(n: int) -> int:
+    """Set the Numba threads of the calling thread (thread-local in Numba), capped by
+    NUMBA_NUM_THREADS; return the number set."""
+    import numba
+
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
+
+
+def host_cores() -> tuple[str, int]:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return socket.gethostname(), cores
+
+
+def available_cores() -> int:
+    return host_cores()[1]
+
+
+def numba_threads_for(client: Any) -> dict[str, int]:
+    """Numba threads per Dask thread on each host: cores // (Dask threads of all workers on
+    that host), at least 1. Tasks look up their host (see :func:`task_numba_threads`)."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    hosts = client.run(host_cores)
+    threads: dict[str, int] = {}
+    cores: dict[str, int] = {}
+    for addr, w in workers.items():
+        if addr in hosts:
+            host, n = hosts[addr]
+            threads[host] = threads.get(host, 0) + int(w["nthreads"])
+            cores[host] = n
+    return {h: max(1, cores[h] // threads[h]) for h in threads}
+
+
+def task_numba_threads(per_host: dict[str, int]) -> int:
+    """Numba threads for a task on this worker: the planned value of its host, else (a worker
+    that joined later) cores // this worker's Dask threads."""
+    host, cores = host_cores()
+    if host in per_host:
+        return per_host[host]
+    try:
+        from distributed import get_worker
+
+        return max(1, cores // get_worker().state.nthreads)
+    except ValueError:  # not on a worker
+        return cores
+
+
+def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
+    """A Dask task: compute task ``task`` and write it into the store (chunk files, then the
+    journal entry). Returns (task, evaluations, seconds). A worker whose kernel code differs
+    from the store's, or a store that was created again since the run was planned, is refused
+    before anything is written."""
+    start = time.perf_counter()
+    if ctx.kernels != kernels_digest():
+        raise RuntimeError(f"this worker's qbfast kernels ({kernels_digest()[:12]}) differ "
+                           f"from the store's ({ctx.kernels[:12]}); install the same qbfast")
+    set_numba_threads(task_numba_threads(ctx.numba_threads))
+    writer = task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable)
+    slices = ctx.slices(task)
+    data, peaks = compute_block(ctx.spec, slices)
+    delay = os.environ.get(DEBUG_DELAY_ENV)
+    if delay:
+        time.sleep(float(delay))
+    writer.write(task, data, peaks)
+    return task, math.prod(s.stop - s.start for s in slices), time.perf_counter() - start
+
+
+def warm(ctx: TaskContext) -> int:
+    """Load (or compile) the Numba kernel of this run once on a worker, so that the first tasks
+    are not slowed down; open the store's writer."""
+    import xarray as xr
+
+    set_numba_threads(task_numba_threads(ctx.numba_threads))
+    spec = ctx.spec
+    g = spec.grid
+    tiny = g.subgrid(tuple(slice(0, 1) for _ in g.swept) + (slice(0, 2),))
+    if spec.keep_series:
+        out = np.empty((len(g.metrics), tiny.n_points, tiny.t.size))
+        with _kernel_lock():
+            tiny.compute(out)
+    if spec.reduce is not None and spec.keep_series:  # the NaN route included
+        x = np.array([[0.0, 1.0, 0.0], [np.nan, 1.0, 0.0]])
+        reduce_stats(x, np.arange(3.0), ("max", "min", "first_max"))
+    if not spec.keep_series:
+        assert spec.reduce is not None
+        with _kernel_lock():
+            reduce_grid(tiny, spec.reduce.stats, peak_metrics(spec))
+    xr.Variable("x", np.zeros(1))
+    task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable)
+    return os.getpid()

@@ -1,0 +1,177 @@
+"""One writer per store: a lease file beside the store, ``.NAME.zarr.qbfast-lock``.
+
+Taken atomically with ``O_CREAT | O_EXCL`` (which, unlike ``flock``, holds on NFS and Lustre);
+it holds JSON: host, PID, run id, start time and a heartbeat time, renewed every
+:data:`HEARTBEAT_S` seconds by a thread of the holder. A second ``qbfast run`` on the same
+store (``--overwrite`` included) refuses with one line naming the holder. A stale lease is taken
+over, and the takeover is said: the holder's PID is dead on this host, or its heartbeat is
+older than :data:`STALE_AFTER_S` (a holder on another host that stopped renewing). The lease
+sits beside the store (not inside it), so that creation, removal and recreation are covered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import IO, Any
+
+from .layout import StoreError
+
+#: Seconds between heartbeats of the holder.
+HEARTBEAT_S = 10.0
+#: A lease whose heartbeat is older than this is stale (documented in docs/store-format.md).
+STALE_AFTER_S = 120.0
+
+
+class LockError(StoreError):
+    """The store is held by another live run (one line naming the holder)."""
+
+
+def lock_path(store: str | Path) -> Path:
+    """The lease file of ``store``: beside it, in its parent directory (``--store .`` and
+    relative paths included: the path is made absolute first)."""
+    store = Path(os.path.abspath(store))
+    return store.with_name(f".{store.name}.qbfast-lock")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _describe(doc: dict[str, Any]) -> str:
+    age = time.time() - float(doc.get("heartbeat", 0))
+    return (f"run {doc.get('run_id')} (pid {doc.get('pid')} on {doc.get('host')}, "
+            f"started {doc.get('started')}, heartbeat {age:.0f} s ago)")
+
+
+class StoreLock:
+    """The lease of one store, held from :meth:`acquire` to :meth:`release` (a context
+    manager). ``notice``: where a takeover of a stale lease is said."""
+
+    def __init__(self, store: str | Path, run_id: str, notice: IO[str] | None = None) -> None:
+        self.path = lock_path(store)
+        self.store = Path(store)
+        self.run_id = run_id
+        self.notice = notice
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.took_over: dict[str, Any] | None = None
+
+    def _doc(self) -> dict[str, Any]:
+        return {"host": self.host, "pid": self.pid, "run_id": self.run_id,
+                "started": self.started, "heartbeat": time.time(), "store": str(self.store)}
+
+    def _create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self._doc(), f)
+            f.flush()
+            os.fsync(f.fileno())
+        return True
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            doc = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            doc = {}
+        if not isinstance(doc, dict):
+            doc = {}
+        if "heartbeat" not in doc:  # unreadable or being written: judge by the file's age
+            try:
+                doc["heartbeat"] = self.path.stat().st_mtime
+            except FileNotFoundError:
+                return None
+        return doc
+
+    def _stale(self, doc: dict[str, Any]) -> bool:
+        if doc.get("host") == self.host and isinstance(doc.get("pid"), int):
+            if not _alive(doc["pid"]):
+                return True
+        return time.time() - float(doc.get("heartbeat", 0)) > STALE_AFTER_S
+
+    def acquire(self) -> StoreLock:
+        if not self.path.parent.is_dir():
+            raise StoreError(f"{self.store.parent}: no such directory")
+        for _ in range(20):
+            if self._create():
+                break
+            doc = self._read()
+            if doc is None:
+                continue  # released meanwhile: try again
+            if not self._stale(doc):
+                raise LockError(f"{self.store}: in use by {_describe(doc)}; wait for it to "
+                                f"finish, or remove {self.path} if that run is really gone")
+            # take the stale lease over: move it aside (one contender wins the rename)
+            aside = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex[:8]}.stale")
+            try:
+                os.rename(self.path, aside)
+            except FileNotFoundError:
+                continue
+            try:
+                os.unlink(aside)
+            except FileNotFoundError:
+                pass
+            self.took_over = doc
+            if self.notice is not None:
+                print(f"qbfast: taking over the stale lock of {_describe(doc)}",
+                      file=self.notice)
+        else:  # pragma: no cover - 20 races lost in a row
+            raise LockError(f"{self.store}: could not take the lock {self.path}")
+        self._thread = threading.Thread(target=self._beat, name="qbfast-lock", daemon=True)
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            doc = self._read()
+            if doc is None or doc.get("run_id") != self.run_id:
+                return  # lost (taken over after a long stall): stop renewing
+            tmp = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex[:8]}.beat")
+            try:
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(self._doc(), f)
+                os.replace(tmp, self.path)
+            except OSError:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+
+    def holds(self) -> bool:
+        doc = self._read()
+        return doc is not None and doc.get("run_id") == self.run_id
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.holds():
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> StoreLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

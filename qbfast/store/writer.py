@@ -1,0 +1,104 @@
+"""Writing tasks into a store from a worker: every variable's chunk file, then the task's journal
+entry (:mod:`.record`). A process keeps its writers from one task to the next
+(:func:`task_writer`), keyed by store path, store id and run, so a store is opened once per
+worker and run, not once per task.
+
+A writer holds the store's root directory open and opens everything relative to it, after
+checking that the store there is the one the run was planned for (its store id): a worker left
+over from a killed run can never write into a store that has since been removed and created
+again at the same path; its writes follow the old directory, renamed aside and deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .chunk_files import ChunkFiles
+from .layout import META, StoreError, StoreInfo
+from .record import DONE, Journal
+
+
+class StoreChangedError(StoreError):
+    """The store at the path is not the one this task was given (it was recreated)."""
+
+
+class StoreWriter:
+    """Writes tasks of one run into one store (see the module docstring)."""
+
+    def __init__(self, path: str | Path, store_id: str, generation: int, run_id: str,
+                 durable: bool = True) -> None:
+        self.path = Path(path)
+        self.root_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        self.files: list[ChunkFiles] = []
+        try:
+            fd = os.open(f"{META}/zarr.json", os.O_RDONLY, dir_fd=self.root_fd)
+            with os.fdopen(fd, "rb") as f:
+                meta = json.load(f).get("attributes", {})
+            if meta.get("store_id") != store_id:
+                raise StoreChangedError(
+                    f"{self.path}: the store there is not the one this run was given (store id "
+                    f"{str(meta.get('store_id'))[:12]} != {store_id[:12]}): it was created "
+                    f"again; this task writes nothing")
+            self.info = StoreInfo(self.path, {}, meta)
+            self.files = [ChunkFiles.open(self.path / v.name, durable, self.root_fd)
+                          for v in self.info.variables]
+            self.ndims = [len(v.dims) for v in self.info.variables]
+            self.names = [v.name for v in self.info.variables]
+            journal_fd = os.open(f"{META}/journal", os.O_RDONLY | os.O_DIRECTORY,
+                                 dir_fd=self.root_fd)
+            self.journal_fd = journal_fd
+            self.journal = Journal(self.path, generation, run_id, len(self.files),
+                                   len(self.info.peak_metrics), durable,
+                                   journal_fd=journal_fd)
+        except BaseException:
+            self.close()
+            raise
+
+    def write(self, task: int, data: Mapping[str, np.ndarray],
+              peaks: np.ndarray | None = None) -> None:
+        """Write task ``task``: each variable's chunk (``data[name]``: the task's region),
+        durable, then its journal entry (checksums and peaks)."""
+        coords = self.info.task_coords(task)
+        crcs = [files.write(coords[:ndim], data[name])
+                for files, ndim, name in zip(self.files, self.ndims, self.names)]
+        self.journal.append(task, DONE, crcs, peaks)
+
+    def close(self) -> None:
+        for f in self.files:
+            f.close()
+        if getattr(self, "journal", None) is not None:
+            self.journal.close()
+        if getattr(self, "journal_fd", None) is not None:
+            os.close(self.journal_fd)
+            self.journal_fd = None
+        if self.root_fd is not None:
+            os.close(self.root_fd)
+            self.root_fd = None  # type: ignore[assignment]
+
+
+_WRITERS: OrderedDict[tuple[str, str, str, int], StoreWriter] = OrderedDict()
+_WRITERS_LOCK = threading.Lock()
+_WRITERS_KEPT = 4
+
+
+def task_writer(path: str | Path, store_id: str, generation: int, run_id: str,
+                durable: bool = True) -> StoreWriter:
+    """This process's :class:`StoreWriter` for (store, run), opened on first use."""
+    key = (os.path.abspath(path), store_id, run_id, generation)
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(key)
+        if writer is not None:
+            _WRITERS.move_to_end(key)
+            return writer
+        writer = StoreWriter(path, store_id, generation, run_id, durable)
+        _WRITERS[key] = writer
+        while len(_WRITERS) > _WRITERS_KEPT:
+            _WRITERS.popitem(last=False)[1].close()
+    return writer
