@@ -7,8 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qbfast.runner.spec import (MIN_CHUNK_EVALUATIONS, REDUCE_CHUNK_FACTOR, TARGET_CHUNK_EVALUATIONS,
-                         SpecError, load_spec, parse_spec)
+from qbfast.runner.plan import (
+    MIN_CHUNK_EVALUATIONS,
+    REDUCE_CHUNK_FACTOR,
+    TARGET_CHUNK_EVALUATIONS,
+)
+from qbfast.runner.spec import SpecError, load_spec, parse_spec
 
 SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
 

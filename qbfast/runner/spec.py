@@ -37,6 +37,7 @@ import json
 import math
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from ..params import METRICS, TIME
 from ..reduce import REDUCTIONS
 from ..store.layout import CODECS
 from ..validate import check_metrics, check_model, check_parameters, check_times
+from .plan import DEFAULT_THREADS, Plan, Work, plan
 
 #: Top-level keys of a spec and what they hold (used in the "allowed" part of messages).
 TOP_KEYS = ("model", "protocol", "battery_hamiltonian", "metrics", "dtype", "description",
@@ -55,22 +57,6 @@ RANGE_KEYS = ("start", "stop", "num")
 REDUCE_KEYS = ("over", "stats", "keep_series")
 DTYPES = ("float32", "float64")
 DEFAULT_DTYPE = "float64"
-
-#: Default work per task, in (point, time) evaluations: 2**23 / n_metrics, within
-#: [2**19, 2**21], i.e. 8-32 MB of float32 over all variables of a chunk and about 0.1-0.5 s of
-#: work on one core for the closed-form kernels (cavity, field "drive"); smaller tasks lose
-#: their time to per-task overhead (scheduling, store metadata), see bench/sweeps.py.
-TARGET_CHUNK_EVALUATIONS = 1 << 21
-MIN_CHUNK_EVALUATIONS = 1 << 19
-#: Field "full" integrates the ODE: roughly this many times more work per evaluation
-#: (measured: 0.9 vs 4.3 M evaluations/s/core for the cavity, all metrics, dt = 0.01).
-FULL_PROTOCOL_COST = 4
-#: [reduce] without the series: a task stores T times less than it computes and computes its
-#: chunk in blocks of bounded memory (``qbfast.reduce.REDUCE_BLOCK_BYTES``), so its chunk holds
-#: this many times more evaluations than a series chunk (fewer tasks, each closer to the
-#: 0.1 s of work that makes the per-task costs of scheduling and writing negligible).
-REDUCE_CHUNK_FACTOR = 4
-
 
 class SpecError(ValueError):
     """A spec that cannot be run; the message is one line: ``FILE: KEY: problem; allowed``."""
@@ -102,21 +88,33 @@ class Variable:
 
 
 class Spec:
-    """A validated sweep spec: the full :class:`~qbfast.core.Grid`, storage dtype, chunking and
-    reductions. ``chunks[i]`` is the chunk length along ``grid.dims[i]``."""
+    """A validated sweep spec: the full :class:`~qbfast.core.Grid`, storage dtype, the
+    ``[chunks]`` overrides and reductions. ``chunks[i]`` is the chunk length along
+    ``grid.dims[i]``, as :func:`qbfast.runner.plan.plan` plans it."""
 
     def __init__(self, *, name: str, source: str, text: str, grid: Grid, dtype: str,
-                 chunks: tuple[int, ...], reduce: Reduce | None, description: str,
-                 codec: str = "auto") -> None:
+                 chunk_overrides: dict[str, int], reduce: Reduce | None,
+                 description: str, codec: str = "auto") -> None:
         self.name = name
         self.source = source
         self.text = text
         self.grid = grid
         self.dtype = np.dtype(dtype)
-        self.chunks = chunks
+        #: The ``[chunks]`` table as given (dim -> length, clipped to the dim's size).
+        self.chunk_overrides = dict(chunk_overrides)
         self.reduce = reduce
         self.description = description
         self.codec = codec
+
+    # ---- planning -------------------------------------------------------------------------
+    def plan(self, threads: int = DEFAULT_THREADS) -> Plan:
+        """The tasks of this sweep on ``threads`` threads (:mod:`qbfast.runner.plan`)."""
+        return plan(Work.from_spec(self), threads=threads)
+
+    @cached_property
+    def chunks(self) -> tuple[int, ...]:
+        """Chunk (= task) lengths per dim, planned for ``DEFAULT_THREADS`` threads."""
+        return self.plan(DEFAULT_THREADS).chunks
 
     # ---- geometry -------------------------------------------------------------------------
     @property
@@ -327,13 +325,14 @@ def _build(doc: dict[str, Any], *, name: str, source: str, text: str) -> Spec:
     # [reduce]
     reduce = _reduce(source, doc.get("reduce"), grid)
     # [chunks]
-    chunks = _chunks(source, doc.get("chunks"), grid, reduce)
+    chunk_overrides = _chunk_overrides(source, doc.get("chunks"), grid, reduce)
     description = doc.get("description", "")
     codec = doc.get("codec", "auto")
     if codec not in CODECS:
         raise _fail(source, "codec", f"unknown codec {codec!r}; allowed: {_choices(CODECS)}")
-    return Spec(name=name, source=source, text=text, grid=grid, dtype=dtype, chunks=chunks,
-                reduce=reduce, description=description, codec=codec)
+    return Spec(name=name, source=source, text=text, grid=grid, dtype=dtype,
+                chunk_overrides=chunk_overrides, reduce=reduce, description=description,
+                codec=codec)
 
 
 def _reduce(source: str, table: object, grid: Grid) -> Reduce | None:
@@ -367,19 +366,23 @@ def _reduce(source: str, table: object, grid: Grid) -> Reduce | None:
     return Reduce(over=over, stats=tuple(stats), keep_series=keep)
 
 
-def _chunks(source: str, table: object, grid: Grid, reduce: Reduce | None) -> tuple[int, ...]:
+def _chunk_overrides(source: str, table: object, grid: Grid,
+                     reduce: Reduce | None) -> dict[str, int]:
+    """The ``[chunks]`` table, checked: dim -> length (clipped to the dim's size); the planner
+    (:mod:`qbfast.runner.plan`) plans the other dims around them."""
     dims, shape = grid.dims, grid.shape
     given: dict[str, int] = {}
-    if table is not None:
-        if not isinstance(table, dict):
-            raise _fail(source, "chunks", "expected a table [chunks] of dimension = length")
-        for k, v in table.items():
-            if k not in dims:
-                raise _fail(source, f"chunks.{k}", f"not a dimension of this sweep; allowed: "
-                                                   f"{_choices(dims)}")
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise _fail(source, f"chunks.{k}", f"expected an integer >= 1, got {v!r}")
-            given[k] = min(v, shape[dims.index(k)])
+    if table is None:
+        return given
+    if not isinstance(table, dict):
+        raise _fail(source, "chunks", "expected a table [chunks] of dimension = length")
+    for k, v in table.items():
+        if k not in dims:
+            raise _fail(source, f"chunks.{k}", f"not a dimension of this sweep; allowed: "
+                                               f"{_choices(dims)}")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise _fail(source, f"chunks.{k}", f"expected an integer >= 1, got {v!r}")
+        given[k] = min(v, shape[dims.index(k)])
     n_t = shape[-1]
     whole_t_reason = ("[reduce] reduces along all of t" if reduce is not None else
                       "protocol 'full' integrates from t = 0" if grid.protocol == "full"
@@ -387,31 +390,4 @@ def _chunks(source: str, table: object, grid: Grid, reduce: Reduce | None) -> tu
     if TIME.name in given and given[TIME.name] < n_t and whole_t_reason:
         raise _fail(source, f"chunks.{TIME.name}",
                     f"{whole_t_reason}, so a chunk must span all of t ({n_t})")
-    target = max(MIN_CHUNK_EVALUATIONS,
-                 min(TARGET_CHUNK_EVALUATIONS, (1 << 23) // len(grid.metrics)))
-    if grid.protocol == "full":
-        target //= FULL_PROTOCOL_COST
-    # [reduce] alone: larger chunks, split evenly along the dimension that is split (8 rows in
-    # chunks of 6 would make tasks of 6 and 2 rows; 4 and 4 finish together)
-    balanced = reduce is not None and not reduce.keep_series
-    if balanced:
-        target *= REDUCE_CHUNK_FACTOR
-    if TIME.name in given:
-        ct = given[TIME.name]
-    elif whole_t_reason or n_t <= target:
-        ct = n_t
-    else:
-        ct = target
-    budget = max(1, target // ct)
-    chunks = [0] * len(dims)
-    chunks[-1] = ct
-    prod = 1
-    for i in range(len(dims) - 2, -1, -1):
-        c = given.get(dims[i])
-        if c is None:
-            c = max(1, min(shape[i], budget // prod))
-            if balanced:
-                c = -(-shape[i] // -(-shape[i] // c))  # as many chunks, of even lengths (<= c)
-        chunks[i] = c
-        prod *= c
-    return tuple(chunks)
+    return given
