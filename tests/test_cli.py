@@ -150,4 +150,4 @@ def test_console_error_has_no_traceback(tmp_path):
                        text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == ""
     assert _one_error_line(r.stderr) == (
-        f"qbfast: error: {bad}: params.n[0]: expected an integer >= 1, got 0")
+        f"qbfast: error: {bad}: params.n[0]: expected an integer >= 1 and <= 2147483647, got 0")
