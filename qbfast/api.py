@@ -13,7 +13,7 @@ import xarray as xr
 from .core import Grid
 from .params import METRICS
 
-__all__ = ["sweep", "Grid", "available_memory", "MEMORY_FRACTION"]
+__all__ = ["MEMORY_FRACTION", "Grid", "available_memory", "sweep"]
 
 #: ``sweep`` refuses a request whose memory (its float64 output, unless ``out`` is given, plus
 #: the parameter table the kernels read) exceeds this fraction of :func:`available_memory`.
@@ -23,7 +23,7 @@ MEMORY_FRACTION = 0.8
 def available_memory() -> int:
     """Bytes this process can still allocate: the system's available memory
     (``psutil.virtual_memory().available``), capped by the cgroup (v2) limit if one is set."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     free = int(psutil.virtual_memory().available)
     cgroup = Path("/sys/fs/cgroup")

@@ -126,7 +126,7 @@ def _all_valid_floats(param: Parameter, value: object) -> np.ndarray | None:
     if numeric.dtype.kind not in "iuf" or numeric.ndim != 1 or numeric.size == 0:
         return None
     x = numeric.astype(np.float64)
-    ok = np.isfinite(x).all()
+    ok = bool(np.isfinite(x).all())
     if param.integer:
         ok = ok and bool(np.all(x == np.floor(x)))
     if param.minimum is not None:

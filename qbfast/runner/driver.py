@@ -14,12 +14,10 @@ x Numba threads does not exceed the cores of a host.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ import xarray as xr
 
 from .. import store as _store
 from ..reduce import reduce_grid, reduce_stats
+from .cluster import connect
 from .spec import Spec, load_spec
 
 #: Environment variable read by the tasks (fault-injection tests only): seconds to sleep
@@ -374,7 +373,7 @@ def prepare(spec: Spec, path: Path, overwrite: bool = False) -> list[tuple[int, 
 def execute(spec: Spec | str | Path, store: str | Path | None = None, client: Any = None, *,
             scheduler: str | None = None, n_workers: int | None = None,
             threads_per_worker: int | None = None, overwrite: bool = False,
-            progress: IO[str] | None = None, connect_timeout: str = "20s") -> RunReport:
+            progress: IO[str] | None = None, connect_timeout: float | str = "20s") -> RunReport:
     """Run (or resume) a sweep into ``store`` and report what was done.
 
     ``client``: a ``distributed.Client`` to use; else ``scheduler`` (an address such as
@@ -398,8 +397,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
         if existing and not _store.missing_chunks(path, spec):
             missing: list[tuple[int, ...]] | None = []  # all written; only the flag is unset
         else:
-            with _connect(client, scheduler, n_workers, threads_per_worker,
-                          connect_timeout) as c:
+            with connect(client, scheduler, n_workers, threads_per_worker,
+                         connect_timeout, progress) as c:
                 missing = prepare(spec, path, overwrite)
                 if missing:
                     _distribute(spec, path, missing, report, c, progress)
@@ -409,31 +408,6 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
     report.bytes_on_disk = _store.bytes_on_disk(path)
     report.peaks = _store.peaks(path, spec)
     return report
-
-
-@contextlib.contextmanager
-def _connect(client: Any, scheduler: str | None, n_workers: int | None,
-             threads_per_worker: int | None, timeout: str = "20s") -> Iterator[Any]:
-    """The client to use: the given one, one connected to ``scheduler``, or one of a new
-    LocalCluster (closed on exit)."""
-    if client is not None:
-        yield client
-        return
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        with Client(scheduler, timeout=timeout) as c:
-            yield c
-        return
-    k = threads_per_worker or 1
-    n = n_workers or max(1, available_cores() // k)
-    # Numba threads are set per task (numba.set_num_threads is thread-local); no
-    # NUMBA_NUM_THREADS in the workers' environment, which Numba refuses to see change once
-    # its pool runs.
-    with LocalCluster(n_workers=n, threads_per_worker=k, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as c:
-        c.wait_for_workers(n, timeout=120)
-        yield c
 
 
 def _distribute(spec: Spec, path: Path, missing: list[tuple[int, ...]], report: RunReport,
