@@ -76,9 +76,9 @@ def _check_out(out: object, expected: tuple[int, ...]) -> np.ndarray:
                          f"(n_metrics, *swept sizes, T)")
     if not out.flags.c_contiguous:
         order = "Fortran order" if out.flags.f_contiguous else "not contiguous"
+        c_strides = tuple(8 * math.prod(expected[i + 1:]) for i in range(len(expected)))
         raise ValueError(f"out: strides are {out.strides} ({order}); expected a C-contiguous "
-                         f"array (strides {np.empty((0, *expected[1:])).strides[1:]} after "
-                         f"the first axis), e.g. np.empty(shape)")
+                         f"array (strides {c_strides}), e.g. np.empty(shape)")
     if not out.flags.writeable:
         raise ValueError("out: the array is read-only (flags.writeable is False); expected a "
                          "writeable array")
