@@ -177,15 +177,16 @@ def connect(client: Any = None, scheduler: str | None = None, n_workers: int | N
         return
     k = threads_per_worker or 1
     n = n_workers or max(1, available_cores() // k)
-    _say(progress, f"starting a local cluster: {n} worker process(es) x {k} thread(s)")
     # Numba threads are set per task (numba.set_num_threads is thread-local); no
     # NUMBA_NUM_THREADS in the workers' environment, which Numba refuses to see change once
     # its pool runs.
     # silence_logs: the workers' "distributed" logs at CRITICAL (a failed task is reported
-    # once by the run, not by every worker)
+    # once by the run, not by every worker). No dashboard; the scheduler's HTTP routes
+    # (health, metrics) on a free port, not on 8787, which another cluster may hold.
     try:
         cluster = LocalCluster(n_workers=n, threads_per_worker=k, processes=True,
-                               dashboard_address=None, silence_logs=logging.CRITICAL)
+                               dashboard_address=None, silence_logs=logging.CRITICAL,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     except (OSError, TimeoutError) as e:
         raise ClusterError(f"the local cluster did not start within {seconds:g} s "
                            f"(--timeout): {str(e).splitlines()[0] if str(e) else type(e).__name__}"
