@@ -259,8 +259,8 @@ def _bad_out(kind):
     ("dtype", r"^out: dtype is float32; expected float64$"),
     ("shape", r"^out: shape is \(2, 3, 12\); expected \(2, 3, 11\)"),
     ("fortran", r"^out: strides are \(8, 16, 48\) \(Fortran order\); expected a C-contiguous"),
-    ("strided", r"^out: strides are \(528, 176, 16\) \(not contiguous\); expected a "
-                r"C-contiguous array \(strides \(264, 88, 8\)\)"),
+    ("strided", (r"^out: strides are \(528, 176, 16\) \(not contiguous\); expected a "
+                 r"C-contiguous array \(strides \(264, 88, 8\)\)")),
     ("read-only", r"^out: the array is read-only \(flags.writeable is False\)"),
 ])
 def test_bad_out_names_the_property(kind, pattern):

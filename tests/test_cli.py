@@ -195,7 +195,7 @@ def test_debug_shows_the_traceback_anywhere_on_the_line(tmp_path):
     bad.write_text('model = "cavity"\n[params]\nn = [0]\nt = [0.0]\n')
     for argv in (["--debug", "run", str(bad)], ["run", str(bad), "--debug"]):
         r = subprocess.run([sys.executable, "-m", "qbfast", *argv], capture_output=True,
-                           text=True, timeout=60, cwd=tmp_path)
+                           text=True, timeout=60, cwd=tmp_path, check=False)
         assert r.returncode == 1, r.stderr
         assert "Traceback (most recent call last)" in r.stderr
         assert "SpecError" in r.stderr and "params.n[0]" in r.stderr
@@ -219,7 +219,7 @@ def test_failed_tasks_are_one_line_not_worker_logs(spec_file, tmp_path):
 
     r = subprocess.run([sys.executable, "-m", "qbfast", "run", str(spec_file), "--store",
                         str(tmp_path / "s.zarr"), "--workers", "1"], capture_output=True,
-                       text=True, timeout=300, cwd=tmp_path,
+                       text=True, timeout=300, cwd=tmp_path, check=False,
                        env={**os.environ, DEBUG_DELAY_ENV: "not-a-number"})
     assert r.returncode == 1
     assert "ERROR" not in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -8,10 +8,15 @@ Every step is bounded by one ``timeout`` (seconds; ``qbfast run --timeout``, def
   ``host:port`` (TCP); an ``http://`` address (a dashboard) is refused;
 - the connection and the handshake: for TCP addresses a probe first opens a socket and waits
   for the scheduler's handshake, which a Dask server sends as soon as it accepts (an HTTP
-  server, such as a scheduler's dashboard port, sends nothing and is reported as such); then
-  ``distributed.Client(address, timeout=timeout)``;
+  server, such as a scheduler's dashboard port, sends nothing and is reported as such; the
+  scheduler logs the probe at INFO as a connection "closed before handshake completed"); then
+  ``distributed.Client(address, timeout=timeout)``. Other schemes (tls, ws, ucx) rely on the
+  Client's own timeout, which bounds the connection but not distributed's handshake read;
 - the wait for workers: a scheduler without workers is waited on for at most ``timeout``
-  seconds, saying so on the progress stream; a local cluster's workers likewise.
+  seconds, saying so on the progress stream; a local cluster's workers likewise, once
+  ``LocalCluster`` has returned (its own start of the worker processes is bounded by
+  distributed, not by ``timeout``: its ``death_timeout`` fails with an AssertionError in
+  distributed 2026.8 when it fires during a start).
 
 While a local cluster runs, its workers' ``distributed.worker`` log is raised to CRITICAL: a
 failed task is reported once by the run (one line), not dumped by every worker.
@@ -187,7 +192,7 @@ def connect(client: Any = None, scheduler: str | None = None, n_workers: int | N
         cluster = LocalCluster(n_workers=n, threads_per_worker=k, processes=True,
                                dashboard_address=None, silence_logs=logging.CRITICAL,
                                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
-    except (OSError, TimeoutError) as e:
+    except (OSError, TimeoutError, RuntimeError) as e:  # RuntimeError: "failed to start"
         raise ClusterError(f"the local cluster did not start within {seconds:g} s "
                            f"(--timeout): {str(e).splitlines()[0] if str(e) else type(e).__name__}"
                            ) from None
