@@ -1,7 +1,10 @@
 """Command-line interface: ``qbfast run SPEC``, ``qbfast info STORE``, ``qbfast demo``.
 
-User errors (a bad spec, a mismatched store, bad options) print one line
-``qbfast: error: ...`` on stderr and exit with status 2; a failed run exits with 1.
+User and environment errors (a bad spec, a mismatched store, bad options, an unreachable
+scheduler, a file system error such as a read-only or full disk) print one line
+``qbfast: error: ...`` on stderr and exit with status 2; a failed run exits with 1, an
+unexpected error (a bug) with one line and status 1. ``--debug`` (anywhere on the command line)
+shows the traceback of any error instead.
 """
 
 from __future__ import annotations
@@ -58,9 +61,12 @@ def _quiet_distributed() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from .runner.driver import execute
-    from .runner.spec import load_spec
+def _check_run_options(args: argparse.Namespace) -> None:
+    """The options of ``run`` that need no spec: one :class:`_UserError` (or ClusterError)
+    line, before anything is read or started."""
+    import math
+
+    from .runner.cluster import available_cores, check_address
 
     if args.scheduler is not None and (args.workers is not None
                                        or args.threads_per_worker is not None):
@@ -70,11 +76,31 @@ def _run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise _UserError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {value}")
+    if not math.isfinite(args.timeout) or args.timeout <= 0:
+        raise _UserError(f"--timeout: expected a number of seconds > 0, got {args.timeout:g}")
+    if args.scheduler is not None:
+        args.scheduler = check_address(args.scheduler)
+    elif args.workers is not None or args.threads_per_worker is not None:
+        cores = available_cores()
+        k = args.threads_per_worker or 1
+        n = args.workers or max(1, cores // k)
+        if n * k > cores and not args.force:
+            raise _UserError(f"--workers {n} x --threads-per-worker {k}: {n * k} threads for "
+                             f"the {cores} cores of this host (each worker is a process of a "
+                             f"few hundred MB); use at most {cores}, or add --force")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runner.driver import execute
+    from .runner.spec import load_spec
+
+    _check_run_options(args)
     spec = load_spec(args.spec)
     _quiet_distributed()
     report = execute(spec, args.store, scheduler=args.scheduler, n_workers=args.workers,
                      threads_per_worker=args.threads_per_worker, overwrite=args.overwrite,
-                     progress=sys.stderr, dashboard=args.dashboard)
+                     progress=sys.stderr, connect_timeout=args.timeout, force=args.force,
+                     dashboard=args.dashboard)
     if report.status == "complete":
         print(f"qbfast: {report.store} is already complete ({report.tasks_total} tasks, every "
               f"chunk file present); nothing to do (--overwrite recomputes it)")
@@ -177,8 +203,14 @@ class _UserError(ValueError):
     pass
 
 
+_DEBUG_HELP = "show the traceback of an error instead of one line"
+
+
 def _parser() -> argparse.ArgumentParser:
+    from .runner.cluster import DEFAULT_TIMEOUT
+
     parser = argparse.ArgumentParser(prog="qbfast", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run or resume a sweep spec into a Zarr store",
                          description="Run (or resume) the sweep of a TOML spec on a Dask "
@@ -198,7 +230,16 @@ def _parser() -> argparse.ArgumentParser:
                      help="remove an existing qbfast store at --store and start over (only a "
                           "qbfast store holding nothing but its own files is removed)")
     run.add_argument("--dashboard", action="store_true",
-                     help="local cluster: start the Dask dashboard and print its address")
+                     help="local cluster: start the Dask dashboard (needs bokeh) and print "
+                          "its address")
+    run.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                     help="the longest wait for each of: connecting to --scheduler (with its "
+                          "handshake), starting a local cluster, workers to join "
+                          f"(default {DEFAULT_TIMEOUT:g}); each ends in one error line")
+    run.add_argument("--force", action="store_true",
+                     help="start even with more local worker threads (--workers x "
+                          "--threads-per-worker) than this host has cores, or a planned store "
+                          "larger than the free disk space")
     run.set_defaults(func=_run)
     info = sub.add_parser("info", help="describe a store: spec, dims, chunks done, size")
     info.add_argument("store")
@@ -215,39 +256,64 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     from .cli_analysis import add_commands  # extrema, corr, claims, plot, figures
     add_commands(sub)
+    for command in sub.choices.values():  # --debug also after the command's name
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=_DEBUG_HELP)
     return parser
 
 
+def _os_error_line(e: OSError) -> str:
+    """``PATH: strerror`` (``PATH -> PATH2`` for a rename) of a file system error."""
+    reason = e.strerror or str(e) or type(e).__name__
+    if e.filename is None:
+        return reason
+    where = str(e.filename) + (f" -> {e.filename2}" if e.filename2 is not None else "")
+    return f"{where}: {reason}"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e)
+    return text.splitlines()[0] if text.strip() else type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv``; return the exit status (0 done, 1 a failed run or an
+    unexpected error, 2 a user or environment error, 130 interrupted)."""
+    from .runner.cluster import ClusterError
     from .runner.spec import SpecError
 
     args = _parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
     try:
-        return args.func(args)
-    except (_UserError, SpecError) as e:
-        print(f"qbfast: error: {e}", file=sys.stderr)
-        return 2
+        return int(args.func(args))
     except KeyboardInterrupt:
         print("qbfast: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `qbfast info STORE | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as e:  # store and cluster errors: one line, no traceback
+    except Exception as e:  # one line, no traceback (unless --debug)
         from .runner.driver import RunError
         from .store import StoreError
 
-        if isinstance(e, StoreError):
-            print(f"qbfast: error: {e}", file=sys.stderr)
+        if debug:
+            raise
+        if isinstance(e, (_UserError, SpecError, StoreError, ClusterError)):
+            print(f"qbfast: error: {_first_line(e)}", file=sys.stderr)
             return 2
         if isinstance(e, RunError):
-            print(f"qbfast: error: {e}", file=sys.stderr)
+            print(f"qbfast: error: {_first_line(e)}", file=sys.stderr)
             return 1
         if isinstance(e, (OSError, TimeoutError)) and getattr(args, "scheduler", None):
-            print(f"qbfast: error: cannot use the scheduler {args.scheduler}: {e}",
+            print(f"qbfast: error: cannot use the scheduler {args.scheduler}: {_first_line(e)}",
                   file=sys.stderr)
             return 2
-        raise
+        if isinstance(e, OSError):  # the file system: read-only, full, not a directory, ...
+            print(f"qbfast: error: {_os_error_line(e)}", file=sys.stderr)
+            return 2
+        print(f"qbfast: error: unexpected {type(e).__name__}: {_first_line(e)} (a bug? run "
+              f"again with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,7 +1,15 @@
 """Input checks shared by the Python API and the sweep specs.
 
 Every check raises ``ValueError`` whose message names the offending argument and the allowed
-values or range, before any work is done.
+values or range, before any work is done. Numbers in messages are shown as plain Python
+numbers (``-1.0``, never ``np.float64(-1.0)``).
+
+The times ``t`` are checked exactly like a swept parameter (:data:`qbfast.params.TIME`: finite,
+>= 0), then for strict increase. Values must be real numbers: strings, booleans, complex
+numbers, datetimes and masked arrays are refused (a mask or an imaginary part is never silently
+dropped); an object array is checked element by element, like a list. Integer parameters are
+bounded by :data:`INTEGER_MAX` (they are stored as int64 coordinates and computed in float64,
+exact far below that bound).
 """
 
 from __future__ import annotations
@@ -71,22 +79,42 @@ def check_metrics(metrics: object) -> tuple[str, ...]:
     return tuple(names)
 
 
+#: Largest value of an integer parameter (e.g. the cavity's photon number ``n``).
+INTEGER_MAX = 2**31 - 1
+
+
 def _is_real_number(x: object) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+def _show(value: object) -> str:
+    """``value`` for a message: NumPy scalars as plain Python numbers (``-1.0``)."""
+    if isinstance(value, np.generic) and isinstance(value.item(), (int, float, complex)):
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def check_value(param: Parameter, value: object, what: str | None = None) -> float:
     """Check one scalar value of a parameter; return it as a float."""
     label = what or param.name
+    allowed = f"{param.allowed} and <= {INTEGER_MAX}" if param.integer else param.allowed
     if not _is_real_number(value):
-        raise ValueError(f"{label}: expected {param.allowed}, got {value!r}")
-    x = float(value)  # type: ignore[arg-type]
+        raise ValueError(f"{label}: expected {allowed}, got {_show(value)}")
+    if param.integer and isinstance(value, numbers.Integral) and int(value) > INTEGER_MAX:
+        raise ValueError(f"{label}: expected {allowed}, got {_show(value)} (too large)")
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # a Python int beyond the float range
+        x = math.inf
     if not math.isfinite(x):
-        raise ValueError(f"{label}: expected {param.allowed}, got {value!r} (not finite)")
+        raise ValueError(f"{label}: expected {allowed}, got {_show(value)} (not finite)")
     if param.integer and x != math.floor(x):
-        raise ValueError(f"{label}: expected {param.allowed}, got {value!r}")
+        raise ValueError(f"{label}: expected {allowed}, got {_show(value)}")
     if param.minimum is not None and x < param.minimum:
-        raise ValueError(f"{label}: expected {param.allowed}, got {value!r}")
+        raise ValueError(f"{label}: expected {allowed}, got {_show(value)}")
+    if param.integer and x > INTEGER_MAX:
+        raise ValueError(f"{label}: expected {allowed}, got {_show(value)} (too large)")
     return x
 
 
@@ -98,11 +126,13 @@ def _all_valid_floats(param: Parameter, value: object) -> np.ndarray | None:
     if numeric.dtype.kind not in "iuf" or numeric.ndim != 1 or numeric.size == 0:
         return None
     x = numeric.astype(np.float64)
-    ok = np.isfinite(x).all()
+    ok = bool(np.isfinite(x).all())
     if param.integer:
         ok = ok and bool(np.all(x == np.floor(x)))
     if param.minimum is not None:
         ok = ok and bool(np.all(x >= param.minimum))
+    if param.integer:
+        ok = ok and bool(np.all(x <= INTEGER_MAX))
     return x if ok else None
 
 
@@ -113,8 +143,15 @@ def check_parameter(param: Parameter, value: object) -> float | np.ndarray:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") and not isinstance(value, np.ndarray):
         raise ValueError(
             f"{param.name}: expected a scalar or a 1-D sequence of values, each {param.allowed}; "
-            f"got {value!r}"
+            f"got {_show(value)}"
         )
+    if isinstance(value, np.ma.MaskedArray):
+        raise ValueError(f"{param.name}: a masked array is not accepted (its mask would be "
+                         "ignored); pass a plain array of the values to use")
+    kind = getattr(getattr(value, "dtype", None), "kind", "O")
+    if kind not in "iufbO":  # booleans: refused element by element below
+        raise ValueError(f"{param.name}: expected real numbers, each {param.allowed}; got an "
+                         f"array of dtype {value.dtype}")  # type: ignore[attr-defined]
     values = _all_valid_floats(param, value)
     if values is not None:  # a valid numeric array: checked vectorized
         if np.unique(values).size != values.size:
@@ -135,19 +172,13 @@ def check_parameter(param: Parameter, value: object) -> float | np.ndarray:
 
 
 def check_times(t: object) -> np.ndarray:
-    """t: a non-empty 1-D array of finite, non-negative, strictly increasing times."""
-    try:
-        arr = np.asarray(t, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"t: expected a 1-D sequence of times >= 0, got {t!r}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"t: expected a 1-D sequence of times >= 0, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError("t: is empty; give at least one time >= 0")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("t: all times must be finite")
-    if np.any(arr < TIME.minimum):
-        raise ValueError(f"t: times must be >= 0, got minimum {arr.min()!r}")
+    """t: a non-empty 1-D sequence of finite, non-negative, strictly increasing times, checked
+    like a swept parameter (:func:`check_parameter` with :data:`qbfast.params.TIME`)."""
+    if _is_real_number(t) or isinstance(t, np.ndarray) and t.ndim == 0:
+        raise ValueError(f"t: expected a 1-D sequence of times, each {TIME.allowed}; got the "
+                         f"scalar {_show(t)}")
+    arr = check_parameter(TIME, t)
+    assert isinstance(arr, np.ndarray)  # a sequence, as scalars are refused above
     if arr.size > 1 and not np.all(np.diff(arr) > 0):
         raise ValueError("t: times must be strictly increasing")
     return arr
@@ -170,5 +201,5 @@ def check_max_step(max_step: object) -> float | None:
     if max_step is None:
         return None
     if not _is_real_number(max_step) or not math.isfinite(float(max_step)) or float(max_step) <= 0:
-        raise ValueError(f"max_step: expected a finite number > 0 or None, got {max_step!r}")
+        raise ValueError(f"max_step: expected a finite number > 0 or None, got {_show(max_step)}")
     return float(max_step)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -122,14 +123,14 @@ BAD = [
     (dict(model="cavity", J2=np.array([1, 2, 1])), "J2"),
     (dict(model="cavity", J2=np.zeros((2, 2))), "J2"),
     (dict(model="field", t=[]), "t"),
-    (dict(model="field", t=[0.0, -1.0]), "t"),
-    (dict(model="field", t=[-1.0, 0.0]), "t"),
-    (dict(model="field", t=[0.0, math.nan]), "t"),
+    (dict(model="field", t=[0.0, -1.0]), "t[1]"),
+    (dict(model="field", t=[-1.0, 0.0]), "t[0]"),
+    (dict(model="field", t=[0.0, math.nan]), "t[1]"),
     (dict(model="field", t=[0.0, 1.0, 1.0]), "t"),
     (dict(model="field", t=[1.0, 0.5]), "t"),
     (dict(model="field", t=[[0.0, 1.0]]), "t"),
     (dict(model="field", t=1.0), "t"),
-    (dict(model="field", t=["a"]), "t"),
+    (dict(model="field", t=["a"]), "t[0]"),
     (dict(model="field", protocol="full", max_step=0.0), "max_step"),
     (dict(model="field", protocol="drive", max_step=0.1), "max_step"),
     (dict(model="cavity", out=np.empty((15, 3))), "out"),
@@ -167,3 +168,104 @@ def test_bad_out_is_not_written():
     with pytest.raises(ValueError):
         qbfast.sweep("cavity", T, out=buf)
     assert not buf.any()
+
+
+# --- memory: estimated before anything is allocated ------------------------------------------
+
+@pytest.mark.parametrize("sizes", [
+    dict(J2=100_000, n=1000, t=30),  # 3e9 points
+    dict(J2=100_000, omega_g=100_000, t=1),  # 1e10 points
+])
+def test_too_large_a_sweep_is_refused_before_allocating(sizes):
+    kwargs = {name: np.arange(1, size + 1, dtype=np.float64) for name, size in sizes.items()
+              if name != "t"}
+    t = np.linspace(0.0, 1.0, sizes["t"])
+    points = math.prod(sizes.values())
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as err:
+            qbfast.sweep("cavity", t, **kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(err.value)
+    assert message.startswith("grid: ") and "\n" not in message
+    assert f"{points:,} points" in message
+    assert "qbfast run" in message and "[reduce]" in message
+    # far below the 8 * 15 * points bytes of the output: nothing of its size was allocated
+    assert peak < 50_000_000
+
+
+def _small_request():
+    """cavity, J2 of 4 values x t of 5, one metric: the documented estimate is
+    8 * (1 metric * 20 points [output] + 4 points * 6 parameters [table]) = 352 bytes."""
+    return dict(model="cavity", t=np.linspace(0.0, 1.0, 5), metrics=["energy"],
+                J2=[0.0, 0.5, 1.0, 1.5])
+
+
+@pytest.mark.parametrize("available, fits", [(441, True), (439, False)])
+def test_memory_limit_just_under_and_just_over(monkeypatch, available, fits):
+    # 0.8 * 441 = 352.8 >= 352 fits; 0.8 * 439 = 351.2 < 352 does not
+    assert qbfast.api.MEMORY_FRACTION == 0.8
+    monkeypatch.setattr(qbfast.api, "available_memory", lambda: available)
+    kwargs = _small_request()
+    if fits:
+        assert qbfast.sweep(**kwargs).energy.shape == (4, 5)
+    else:
+        with pytest.raises(ValueError, match=r"^grid: J2=4 x t=5 \(20 points\) x 1 metrics "
+                                             r"needs 352 B of memory"):
+            qbfast.sweep(**kwargs)
+
+
+def test_memory_limit_with_out_counts_only_the_table(monkeypatch):
+    # with out= given, only the table: 8 * 24 = 192 bytes; 0.8 * 241 = 192.8 fits
+    monkeypatch.setattr(qbfast.api, "available_memory", lambda: 241)
+    buf = np.empty((1, 4, 5))
+    ds = qbfast.sweep(**_small_request(), out=buf)
+    assert np.shares_memory(ds.energy.values, buf)
+    monkeypatch.setattr(qbfast.api, "available_memory", lambda: 239)
+    with pytest.raises(ValueError, match=r"^grid: .*needs 192 B"):
+        qbfast.sweep(**_small_request(), out=buf)
+
+
+def test_available_memory_is_a_positive_byte_count():
+    free = qbfast.api.available_memory()
+    assert isinstance(free, int) and 0 < free
+
+
+# --- out=: the message names the property that fails ---------------------------------------
+
+SHAPE = (2, 3, T.size)
+
+
+def _bad_out(kind):
+    if kind == "list":
+        return [[0.0]]
+    if kind == "dtype":
+        return np.zeros(SHAPE, dtype=np.float32)
+    if kind == "shape":
+        return np.zeros((2, 3, T.size + 1))
+    if kind == "fortran":
+        return np.zeros(SHAPE, order="F")
+    if kind == "strided":
+        return np.zeros((2, 3, 2 * T.size))[..., ::2]
+    buf = np.zeros(SHAPE)
+    buf.flags.writeable = False
+    return buf
+
+
+@pytest.mark.parametrize("kind, pattern", [
+    ("list", r"^out: expected a numpy.ndarray, got list$"),
+    ("dtype", r"^out: dtype is float32; expected float64$"),
+    ("shape", r"^out: shape is \(2, 3, 12\); expected \(2, 3, 11\)"),
+    ("fortran", r"^out: strides are \(8, 16, 48\) \(Fortran order\); expected a C-contiguous"),
+    ("strided", (r"^out: strides are \(528, 176, 16\) \(not contiguous\); expected a "
+                 r"C-contiguous array \(strides \(264, 88, 8\)\)")),
+    ("read-only", r"^out: the array is read-only \(flags.writeable is False\)"),
+])
+def test_bad_out_names_the_property(kind, pattern):
+    buf = _bad_out(kind)
+    with pytest.raises(ValueError, match=pattern):
+        qbfast.sweep("cavity", T, metrics=["energy", "ergotropy"], J2=[0.0, 0.5, 1.0], out=buf)
+    if isinstance(buf, np.ndarray):
+        assert not buf.any()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -150,4 +151,77 @@ def test_console_error_has_no_traceback(tmp_path):
                        text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 2 and r.stdout == ""
     assert _one_error_line(r.stderr) == (
-        f"qbfast: error: {bad}: params.n[0]: expected an integer >= 1, got 0")
+        f"qbfast: error: {bad}: params.n[0]: expected an integer >= 1 and <= 2147483647, got 0")
+
+
+# --- options, --debug, environment errors, worker errors: one line (issue 10) ---------------
+
+def _cores() -> int:
+    from qbfast.runner.cluster import available_cores
+
+    return available_cores()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--timeout", "0"], "--timeout: expected a number of seconds > 0, got 0"),
+    (["--timeout", "nan"], "--timeout: expected a number of seconds > 0, got nan"),
+    (["--scheduler", "notaurl"], "--scheduler notaurl: not an address"),
+    (["--scheduler", "http://127.0.0.1:8787/status"], "an HTTP address"),
+    (["--scheduler", "tcp://127.0.0.1:70000"], "a port in 1-65535"),
+])
+def test_bad_run_options_one_line(spec_file, capsys, args, fragment):
+    assert main(["run", str(spec_file), *args]) == 2
+    assert fragment in _one_error_line(capsys.readouterr().err)
+
+
+def test_more_workers_than_cores_asks_for_force(spec_file, tmp_path, capsys):
+    cores = _cores()
+    path = tmp_path / "s.zarr"
+    for args in (["--workers", str(cores + 1)], ["--workers", "1000"],
+                 ["--workers", "1", "--threads-per-worker", str(cores + 1)]):
+        assert main(["run", str(spec_file), "--store", str(path), *args]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"the {cores} cores of this host" in line and "--force" in line
+        assert not path.exists()
+    assert main(["run", str(spec_file), "--store", str(path), "--workers", str(cores + 1),
+                 "--force"]) == 0
+    assert store.is_complete(path)
+    out = capsys.readouterr().out
+    assert f"{cores + 1} workers" in out
+
+
+def test_debug_shows_the_traceback_anywhere_on_the_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('model = "cavity"\n[params]\nn = [0]\nt = [0.0]\n')
+    for argv in (["--debug", "run", str(bad)], ["run", str(bad), "--debug"]):
+        r = subprocess.run([sys.executable, "-m", "qbfast", *argv], capture_output=True,
+                           text=True, timeout=60, cwd=tmp_path, check=False)
+        assert r.returncode == 1, r.stderr
+        assert "Traceback (most recent call last)" in r.stderr
+        assert "SpecError" in r.stderr and "params.n[0]" in r.stderr
+
+
+def test_store_under_a_regular_file_is_one_line(spec_file, tmp_path, capsys):
+    """An OSError of the file system (here ENOTDIR) is one line naming the path, rc 2."""
+    regular = tmp_path / "afile"
+    regular.write_text("mine")
+    assert main(["run", str(spec_file), "--store", str(regular / "s.zarr"), "--workers",
+                 "1"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert str(regular) in line and line.endswith(": Not a directory")
+    assert regular.read_text() == "mine"
+
+
+def test_failed_tasks_are_one_line_not_worker_logs(spec_file, tmp_path):
+    """Every task fails (a bad debug delay): one error line and rc 1; the workers print no
+    ``distributed.worker - ERROR`` lines or tracebacks."""
+    from qbfast.runner.driver import DEBUG_DELAY_ENV
+
+    r = subprocess.run([sys.executable, "-m", "qbfast", "run", str(spec_file), "--store",
+                        str(tmp_path / "s.zarr"), "--workers", "1"], capture_output=True,
+                       text=True, timeout=300, cwd=tmp_path, check=False,
+                       env={**os.environ, DEBUG_DELAY_ENV: "not-a-number"})
+    assert r.returncode == 1
+    assert "ERROR" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("qbfast: error: ")]
+    assert len(errors) == 1 and "a chunk task failed (ValueError" in errors[0], r.stderr

@@ -69,6 +69,9 @@ def check_metric(ds: xr.Dataset, name: object, dim: str = TIME.name) -> str:
     """A metric (or any variable with a ``dim`` axis) of the dataset; ValueError otherwise."""
     if isinstance(name, str) and name in ds.data_vars and dim in ds[name].dims:
         return name
+    if isinstance(name, str) and name in ds.data_vars and dim not in ds.dims:
+        raise ValueError(f"metric {name!r}: the selection removed {dim} (--sel {dim}=...); "
+                         f"this command needs the series along {dim}: select other dimensions")
     have = ", ".join(metric_names(ds, dim)) or "none"
     if isinstance(name, str) and name in METRICS:
         if name in ds.data_vars or any(str(v).startswith(f"{name}_") for v in ds.data_vars):

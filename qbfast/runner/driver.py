@@ -11,12 +11,10 @@ every task is recorded and every chunk file exists, the completion file is writt
 
 from __future__ import annotations
 
-import contextlib
 import math
 import shutil
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +24,7 @@ import numpy as np
 from .. import store as _store
 from ..params import TIME
 from ..store import StoreError, StoreInfo, StoreLayout, VariableLayout
+from .cluster import DEFAULT_TIMEOUT, connect
 from .spec import Spec, load_spec
 from .tasks import (
     TaskContext,
@@ -163,7 +162,7 @@ def inspect_store(path: Path, spec: Spec | None = None) -> StoreState:
 def execute(spec: Spec | str | Path, store: str | Path | None = None, client: Any = None, *,
             scheduler: str | None = None, n_workers: int | None = None,
             threads_per_worker: int | None = None, overwrite: bool = False,
-            progress: IO[str] | None = None, connect_timeout: float = 30.0,
+            progress: IO[str] | None = None, connect_timeout: float | str = DEFAULT_TIMEOUT,
             force: bool = False, durable: bool = True, repair: tuple[int, ...] = (),
             dashboard: bool = False) -> RunReport:
     """Run (or resume) a sweep into ``store`` and report what was done.
@@ -210,8 +209,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             print(f"qbfast: {spec.n_evaluations:,} points in {n_tasks:,} tasks ({todo:,} to "
                   f"run), about {_fmt_bytes(need)} on disk; starting on {where}",
                   file=progress, flush=True)
-        with _connect(client, scheduler, n_workers, threads_per_worker, connect_timeout,
-                      dashboard, notice) as c:
+        with connect(client, scheduler, n_workers, threads_per_worker, connect_timeout,
+                     progress, dashboard=dashboard) as c:
             if exists and overwrite:
                 _store.remove(path)
             if state is None:
@@ -267,32 +266,6 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} PB"  # pragma: no cover
 
 
-@contextlib.contextmanager
-def _connect(client: Any, scheduler: str | None, n_workers: int | None,
-             threads_per_worker: int | None, timeout: float = 30.0, dashboard: bool = False,
-             notice: IO[str] | None = None) -> Iterator[Any]:
-    """The client to use: the given one, one connected to ``scheduler``, or one of a new
-    LocalCluster (closed on exit)."""
-    if client is not None:
-        yield client
-        return
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        with Client(scheduler, timeout=timeout) as c:
-            yield c
-        return
-    k = threads_per_worker or 1
-    n = n_workers or max(1, available_cores() // k)
-    with LocalCluster(n_workers=n, threads_per_worker=k, processes=True,
-                      dashboard_address=":0" if dashboard else None) as cluster, \
-            Client(cluster) as c:
-        if dashboard and notice is not None:
-            print(f"qbfast: Dask dashboard at {c.dashboard_link}", file=notice, flush=True)
-        c.wait_for_workers(n, timeout=timeout)
-        yield c
-
-
 def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: Any,
                 stream: IO[str] | None, start: float) -> None:
     """Keep a window of tasks in flight, refilled as they finish, to the end."""
@@ -302,8 +275,6 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
 
     from .progress import Progress
 
-    if not client.scheduler_info()["workers"]:
-        client.wait_for_workers(1, timeout=120)
     numba_threads = numba_threads_for(client)
     workers = client.scheduler_info(n_workers=-1)["workers"]
     report.workers = len(workers)

@@ -27,7 +27,9 @@ Format (see the README)::
     keep_series = false
 
 Dimensions are the swept parameters in the order of ``[params]``, then ``t``: ``t`` is moved
-last wherever it appears, because the kernels run along t innermost.
+last wherever it appears, because the kernels run along t innermost. A dimension (``t``
+included) holds at most :data:`MAX_DIMENSION_LENGTH` values: a longer range is refused before
+any array is made. A UTF-8 byte order mark at the start of the file is accepted (skipped).
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ TOP_KEYS = ("model", "protocol", "battery_hamiltonian", "metrics", "dtype", "des
             "max_step", "params", "chunks", "reduce", "codec")
 RANGE_KEYS = ("start", "stop", "num")
 REDUCE_KEYS = ("over", "stats", "keep_series")
+#: Most values along one dimension (a range's ``num`` or a list's length): 10**7 values are
+#: 80 MB of float64 coordinates, checked and stored whole; larger grids add dimensions.
+MAX_DIMENSION_LENGTH = 10**7
 DTYPES = ("float32", "float64")
 DEFAULT_DTYPE = "float64"
 
@@ -236,7 +241,8 @@ def load_spec(path: str | Path) -> Spec:
 
 
 def parse_spec(text: str, *, name: str = "sweep", source: str = "<spec>") -> Spec:
-    """Validate the TOML ``text`` of a spec."""
+    """Validate the TOML ``text`` of a spec (a leading UTF-8 byte order mark is skipped)."""
+    text = text.removeprefix("\ufeff")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -273,9 +279,14 @@ def _param_values(source: str, name: str, value: object) -> object:
             if not _is_number(value[k]) or not math.isfinite(value[k]):
                 raise _fail(source, f"{key}.{k}", f"expected a finite number, got {value[k]!r}")
         num = value["num"]
-        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-            raise _fail(source, f"{key}.num", f"expected an integer >= 1, got {num!r}")
+        if (not isinstance(num, int) or isinstance(num, bool) or num < 1
+                or num > MAX_DIMENSION_LENGTH):
+            raise _fail(source, f"{key}.num", f"expected an integer >= 1 and <= "
+                                              f"{MAX_DIMENSION_LENGTH}, got {num!r}")
         return np.linspace(float(value["start"]), float(value["stop"]), num)
+    if isinstance(value, list) and len(value) > MAX_DIMENSION_LENGTH:
+        raise _fail(source, key, f"a list of {len(value)} values; at most "
+                                 f"{MAX_DIMENSION_LENGTH} values per dimension")
     if isinstance(value, list) or _is_number(value):
         return value
     raise _fail(source, key, f"expected a number (fixed), a list of numbers or "

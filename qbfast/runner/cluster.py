@@ -1,0 +1,218 @@
+"""Reaching a Dask cluster: a running scheduler at an address, or a new ``LocalCluster``.
+
+Every step is bounded by one ``timeout`` (seconds; ``qbfast run --timeout``, default
+:data:`DEFAULT_TIMEOUT`) and ends, when it runs out, in one :class:`ClusterError` line:
+
+- the address is checked first, syntactically (:func:`check_address`): ``tcp://host:port``,
+  ``tls://``, ``ucx://``, ``ws://``, ``wss://`` (host:port each), ``inproc://...``, or a bare
+  ``host:port`` (TCP); an ``http://`` address (a dashboard) is refused;
+- the connection and the handshake: for TCP addresses a probe first opens a socket and waits
+  for the scheduler's handshake, which a Dask server sends as soon as it accepts (an HTTP
+  server, such as a scheduler's dashboard port, sends nothing and is reported as such; the
+  scheduler logs the probe at INFO as a connection "closed before handshake completed"); then
+  ``distributed.Client(address, timeout=timeout)``. Other schemes (tls, ws, ucx) rely on the
+  Client's own timeout, which bounds the connection but not distributed's handshake read;
+- the wait for workers: a scheduler without workers is waited on for at most ``timeout``
+  seconds, saying so on the progress stream; a local cluster's workers likewise, once
+  ``LocalCluster`` has returned (its own start of the worker processes is bounded by
+  distributed, not by ``timeout``: its ``death_timeout`` fails with an AssertionError in
+  distributed 2026.8 when it fires during a start).
+
+While a local cluster runs, its workers' ``distributed.worker`` log is raised to CRITICAL: a
+failed task is reported once by the run (one line), not dumped by every worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+#: Seconds allowed to each of: connecting (with the handshake), starting a local cluster and
+#: waiting for workers.
+DEFAULT_TIMEOUT = 30.0
+
+#: Address schemes with a ``host:port`` location (distributed's registered backends).
+HOST_PORT_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+
+_HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})$")
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be reached or has no workers; the message is one line."""
+
+
+def check_address(address: object) -> str:
+    """A scheduler address, checked syntactically; returns it with ``tcp://`` added to a bare
+    ``host:port``. Raises ClusterError (one line naming ``--scheduler`` and the allowed forms)."""
+    allowed = ("allowed: tcp://HOST:PORT (or HOST:PORT), tls://, ucx://, ws://, wss:// "
+               "HOST:PORT, inproc://...")
+    if not isinstance(address, str) or not address.strip():
+        raise ClusterError(f"--scheduler: expected an address, got {address!r}; {allowed}")
+    scheme, sep, location = address.partition("://")
+    if not sep:
+        scheme, location = "tcp", address
+    if scheme in ("http", "https"):
+        raise ClusterError(f"--scheduler {address}: an HTTP address (a dashboard?) is not a "
+                           f"Dask scheduler address; {allowed}, e.g. tcp://host:8786")
+    if scheme == "inproc":
+        if not location:
+            raise ClusterError(f"--scheduler {address}: empty inproc address; {allowed}")
+        return address
+    if scheme not in HOST_PORT_SCHEMES:
+        raise ClusterError(f"--scheduler {address}: unknown scheme {scheme!r}; {allowed}")
+    m = _HOST_PORT.match(location)
+    if m is None or not 0 < int(m["port"]) < 65536:
+        after = f" after {scheme}://" if sep else ""
+        raise ClusterError(f"--scheduler {address}: not an address: expected HOST:PORT (a port "
+                           f"in 1-65535){after}; {allowed}")
+    return f"{scheme}://{location}"
+
+
+def _seconds(timeout: float | str) -> float:
+    """``timeout`` in seconds (a number, or a Dask duration such as ``"20s"``), > 0."""
+    from dask.utils import parse_timedelta
+
+    seconds = parse_timedelta(timeout, default="s")
+    if seconds is None or not seconds > 0:
+        raise ClusterError(f"--timeout: expected a number of seconds > 0, got {timeout!r}")
+    return float(seconds)
+
+
+def probe_tcp(address: str, timeout: float) -> None:
+    """Open a TCP connection to ``tcp://host:port`` and wait up to ``timeout`` s for the first
+    bytes of a Dask handshake (a Dask server writes it as soon as it accepts). Raises
+    ClusterError when nothing listens, nothing answers (e.g. an HTTP server) or the answer is
+    HTTP."""
+    location = address.partition("://")[2]
+    host, _, port = location.rpartition(":")
+    host = host.strip("[]")
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except TimeoutError:
+        raise ClusterError(f"--scheduler {address}: no connection within {timeout:g} s "
+                           f"(--timeout)") from None
+    except OSError as e:
+        raise ClusterError(f"--scheduler {address}: cannot connect: "
+                           f"{e.strerror or e}") from None
+    with sock:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            first = sock.recv(16)
+        except TimeoutError:
+            raise ClusterError(
+                f"--scheduler {address}: connected, but no Dask handshake came within "
+                f"{timeout:g} s (--timeout); is this an HTTP port, such as the dashboard? "
+                f"The scheduler's address is printed as 'Scheduler at: tcp://...'") from None
+        except OSError as e:
+            raise ClusterError(f"--scheduler {address}: the connection failed during the "
+                               f"handshake: {e.strerror or e}") from None
+    if not first:
+        raise ClusterError(f"--scheduler {address}: the server closed the connection without "
+                           f"a Dask handshake; is it a Dask scheduler?")
+    if first.startswith(b"HTTP/"):
+        raise ClusterError(f"--scheduler {address}: an HTTP server answered, not a Dask "
+                           f"scheduler (the dashboard port?)")
+
+
+def _say(stream: IO[str] | None, message: str) -> None:
+    if stream is not None:
+        stream.write(f"qbfast: {message}\n")
+        stream.flush()
+
+
+def _wait_for_workers(client: Any, n: int, timeout: float, where: str,
+                      stream: IO[str] | None, hint: str) -> None:
+    have = len(client.scheduler_info(n_workers=-1)["workers"])
+    if have >= n:
+        return
+    _say(stream, f"waiting up to {timeout:g} s for {n - have} more worker(s) of {where} "
+                 f"({have} connected)")
+    try:
+        client.wait_for_workers(n, timeout=timeout)
+    except TimeoutError:
+        have = len(client.scheduler_info(n_workers=-1)["workers"])
+        raise ClusterError(f"{where}: {have} of {n} worker(s) after {timeout:g} s "
+                           f"(--timeout); {hint}") from None
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def connect(client: Any = None, scheduler: str | None = None, n_workers: int | None = None,
+            threads_per_worker: int | None = None, timeout: float | str = DEFAULT_TIMEOUT,
+            progress: IO[str] | None = None, dashboard: bool = False) -> Iterator[Any]:
+    """The ``distributed.Client`` to use: ``client`` itself; else one connected to
+    ``scheduler`` (closed on exit); else one of a new ``LocalCluster`` of ``n_workers``
+    processes (default: one per core // threads) with ``threads_per_worker`` threads (default
+    1), closed on exit. Each step waits at most ``timeout`` seconds (see the module docstring)
+    and then raises :class:`ClusterError`; what it waits for is said on ``progress``.
+    ``dashboard``: a local cluster starts the Dask dashboard (on a free port; needs bokeh)
+    and its address is said on ``progress``."""
+    if client is not None:
+        yield client
+        return
+    seconds = _seconds(timeout)
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        address = check_address(scheduler)
+        if address.startswith("tcp://"):
+            probe_tcp(address, seconds)
+        try:
+            c = Client(address, timeout=seconds)
+        except (OSError, TimeoutError) as e:
+            raise ClusterError(f"--scheduler {address}: cannot connect within {seconds:g} s "
+                               f"(--timeout): {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                               ) from None
+        with c:
+            _wait_for_workers(c, 1, seconds, f"the scheduler at {address}", progress,
+                              f"start one with `dask worker {address}`")
+            yield c
+        return
+    k = threads_per_worker or 1
+    n = n_workers or max(1, available_cores() // k)
+    # Numba threads are set per task (numba.set_num_threads is thread-local); no
+    # NUMBA_NUM_THREADS in the workers' environment, which Numba refuses to see change once
+    # its pool runs.
+    # silence_logs: the workers' "distributed" logs at CRITICAL (a failed task is reported
+    # once by the run, not by every worker). No dashboard; the scheduler's HTTP routes
+    # (health, metrics) on a free port, not on 8787, which another cluster may hold.
+    try:
+        cluster = LocalCluster(n_workers=n, threads_per_worker=k, processes=True,
+                               dashboard_address=":0" if dashboard else None,
+                               silence_logs=logging.CRITICAL,
+                               scheduler_kwargs=None if dashboard
+                               else {"dashboard_address": "127.0.0.1:0"})
+    except (OSError, TimeoutError, RuntimeError) as e:  # RuntimeError: "failed to start"
+        raise ClusterError(f"the local cluster did not start within {seconds:g} s "
+                           f"(--timeout): {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                           ) from None
+    with cluster, Client(cluster, timeout=seconds) as c:
+        if dashboard:
+            _say(progress, f"qbfast: Dask dashboard at {c.dashboard_link}")
+        _wait_for_workers(c, n, seconds, "the local cluster", progress,
+                          "fewer --workers, or a longer --timeout on a loaded host")
+        yield c
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ClusterError",
+    "available_cores",
+    "check_address",
+    "connect",
+    "probe_tcp",
+]
