@@ -6,9 +6,9 @@ Agg canvas, so this works headless and leaves an interactive session's backend a
 
 - ``plot_metric(ds, y, x="t", selection=...)``: one metric against t or a parameter; lines
   for one remaining dimension of at most ``MAX_LINES`` values, a colour map for more.
-- ``run_figure_specs(spec_dir, store_dir)`` (the specs ``sweeps/fig*.toml`` through
-  ``qbfast run``'s engine) or ``figure_datasets()`` (in-process), then ``figures(out_dir,
-  data)``: the paper's Figs. 1 to 5, both battery Hamiltonian accountings where they differ.
+- ``figures(out_dir, data)``: the paper's Figs. 1 to 5, both battery Hamiltonian accountings
+  where they differ, from datasets that :mod:`qbfast.figures` (the interface level: the specs
+  ``sweeps/fig*.toml`` through ``qbfast run``'s engine, or in-process) provides.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from ._io import check_metric, select
 from .extrema import extrema
 from .steering import STEERING_BOUND
 
-__all__ = ["plot_metric", "figure_datasets", "run_figure_specs", "figures", "label", "new_figure",
-           "MAX_LINES"]
+__all__ = ["plot_metric", "figures", "label", "new_figure", "MAX_LINES"]
 
 MAX_LINES = 12
 
@@ -132,69 +131,6 @@ FIGURE_SPECS = ("fig1", "fig2", "fig3", "fig4", "fig5a_field", "fig5b_cavity")
 BARE_VARIANTS = ("fig3", "fig4")
 
 
-def figure_datasets(n_t: int = 1001) -> dict[str, xr.Dataset]:
-    """The data of Figs. 1 to 5 computed in-process with ``qbfast.sweep`` (no specs, no store).
-
-    Same keys and parameters as the specs ``sweeps/fig*.toml``: field A in {0, 1, 2} x B in
-    {0, 2} (the paper's drives are (2, 0), (0, 2), (1, 2)), Delta = omega = 1, t in [0, 10];
-    cavity n = 7, omega_g = J1 = Delta = omega_a = 1, J2 in {1, 0}, t in [0, 10]; the keys
-    ``fig3_bare`` and ``fig4_bare`` use the bare battery Hamiltonian.
-    """
-    from ..api import sweep
-
-    t = np.linspace(0.0, 10.0, n_t)
-    field = sweep("field", t, A=[0.0, 1.0, 2.0], B=[0.0, 2.0], omega=1.0, Delta=1.0, g=0.0)
-    common = dict(J2=list(CAVITY_J2), n=7, J1=1.0, omega_g=1.0, omega_a=1.0, Delta=1.0)
-    cavity = sweep("cavity", t, **common)
-    bare = sweep("cavity", t, battery_hamiltonian="bare", **common)
-    data = {name: field for name in ("fig1", "fig2", "fig5a_field")}
-    data.update({name: cavity for name in ("fig3", "fig4", "fig5b_cavity")})
-    data.update({f"{name}_bare": bare for name in BARE_VARIANTS})
-    return data
-
-
-def run_figure_specs(spec_dir: str | os.PathLike[str], store_dir: str | os.PathLike[str],
-                     client: Any = None) -> dict[str, xr.Dataset]:
-    """Run the figure specs ``spec_dir/fig*.toml`` (and bare variants of Figs. 3, 4) with
-    ``qbfast run``'s engine into Zarr stores under ``store_dir`` and open them lazily.
-
-    A store that is already complete is reused. ``client``: a ``distributed.Client``; by
-    default one local cluster serves all specs. Raises ``ValueError`` if a spec is missing.
-    """
-    from ..runner.driver import execute
-    from ..runner.spec import load_spec, parse_spec
-    from ._io import open_store
-
-    spec_dir, store_dir = Path(spec_dir), Path(store_dir)
-    specs = {}
-    for name in FIGURE_SPECS:
-        path = spec_dir / f"{name}.toml"
-        if not path.is_file():
-            raise ValueError(f"figure spec {str(path)!r}: no such file")
-        specs[name] = load_spec(path)
-        if name in BARE_VARIANTS:
-            text = 'battery_hamiltonian = "bare"\n' + path.read_text(encoding="utf-8")
-            specs[f"{name}_bare"] = parse_spec(text, name=f"{name}_bare", source=str(path))
-    store_dir.mkdir(parents=True, exist_ok=True)
-    own = None
-    if client is None:
-        import distributed
-
-        own = distributed.Client(distributed.LocalCluster(
-            n_workers=min(2, os.cpu_count() or 1), threads_per_worker=1,
-            dashboard_address=":0"))
-        client = own
-    try:
-        for name, spec in specs.items():
-            execute(spec, store_dir / f"{name}.zarr", client)
-    finally:
-        if own is not None:
-            cluster = own.cluster
-            own.close()
-            cluster.close()
-    return {name: open_store(store_dir / f"{name}.zarr") for name in specs}
-
-
 def _lines(ax: Axes, ds: xr.Dataset, names: Sequence[str], *, bound: bool = False,
            mark_max: str | None = None) -> None:
     """The metrics ``names`` (those present) of one grid point against t, labelled; optional
@@ -230,17 +166,17 @@ def _drives(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
     return [(name, ds.sel(A=a, B=b).load()) for name, a, b in FIELD_DRIVES]
 
 
-def figures(out_dir: str | os.PathLike[str], data: Mapping[str, xr.Dataset] | None = None,
-            n_t: int = 1001) -> list[Path]:
+def figures(out_dir: str | os.PathLike[str], data: Mapping[str, xr.Dataset]) -> list[Path]:
     """Write PNGs of the paper's Figs. 1 to 5 into ``out_dir``; returns the paths.
 
-    ``data``: {figure name: Dataset} as from ``run_figure_specs`` or ``figure_datasets``
-    (computed in-process when None). Figs. 3 and 4 come in both battery Hamiltonian
-    accountings (``fig3_interacting.png``, ``fig3_bare.png``, ...).
+    ``data``: {figure name: Dataset}, the keys ``FIGURE_SPECS`` and ``{name}_bare`` for
+    ``BARE_VARIANTS``, as :func:`qbfast.figures.run_figure_specs` or
+    :func:`qbfast.figures.figure_datasets` give them. Figs. 3 and 4 come in both battery
+    Hamiltonian accountings (``fig3_interacting.png``, ``fig3_bare.png``, ...).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = dict(data) if data is not None else figure_datasets(n_t)
+    data = dict(data)
     paths = []
 
     fig, axes = new_figure(3, 2, width=5.0, height=3.2)

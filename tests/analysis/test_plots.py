@@ -11,8 +11,8 @@ from qbfast.analysis.plots import MAX_LINES, new_figure, plot_metric
 
 def test_lines_labelled_from_attrs(cavity_store):
     ax = cavity_store.qb.plot("energy", selection={"n": 7})
-    assert ax.get_xlabel() == "charging time [1/energy]"
-    assert ax.get_ylabel() == "stored energy [energy]"
+    assert ax.get_xlabel() == "charging time [1/Delta]"
+    assert ax.get_ylabel() == "stored energy [Delta]"
     assert len(ax.get_lines()) == 3  # one per J2
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["J2 = 0", "J2 = 0.5",
                                                                    "J2 = 1"]
