@@ -270,8 +270,8 @@ def refine_with_kernel(ds: xr.Dataset, metric: str, ext: xr.Dataset, *, dim: str
     For every grid point, the parameters are rebuilt from ``ds.attrs`` and its coordinates,
     and each extremum is polished by Newton's method on dE/dt between the grid times around
     it, evaluating the model (:class:`qbfast.core.Grid`) at a handful of scalar times per step
-    (about 10 calls of a few ms per extremum). Extrema at the ends of the time range, on flat tops, or whose
-    bracket does not hold a sign change of dE/dt, keep their parabolic values.
+    (about 10 calls of a few ms per extremum). Extrema at the ends of the time range, on flat
+    tops, or whose bracket does not hold a sign change of dE/dt, keep their parabolic values.
     Exact to ~1e-10 in t for the cavity and field "drive"; for field "full" the accuracy is
     that of its Magnus propagator. More than ``max_points`` grid points is refused (select a
     few first).

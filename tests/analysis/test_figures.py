@@ -31,7 +31,7 @@ SMALL = {
     "fig2": FIELD.format(metrics='["ergotropy", "efficiency"]'),
     "fig3": CAVITY.format(metrics='["entropy_battery", "steering_ab", "steering_ba", "energy"]'),
     "fig4": CAVITY.format(metrics='["ergotropy", "efficiency"]'),
-    "fig5a_field": FIELD.format(metrics='["purity_battery", "purity_cell"]'),
+    "fig5a_field": FIELD.format(metrics='["purity_battery", "purity_cell", "entropy_diag_cell"]'),
     "fig5b_cavity": CAVITY.format(metrics='["purity_battery"]'),
 }
 
