@@ -260,7 +260,9 @@ def add_commands(subparsers: Any) -> None:
         description="Run the paper's figure specs (sweeps/fig*.toml, and bare-accounting "
                     "variants of Figs. 3 and 4) into Zarr stores and write fig1.png ... "
                     "fig5.png from them (Figs. 3 and 4 in the interacting and the bare "
-                    "accounting); without the specs, compute the same data in-process.")
+                    "accounting); without the specs, compute the same data in-process. The "
+                    "efficiency is masked where the energy is small "
+                    "(each caption states its rules; see docs/figures.md).")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--specs", metavar="DIR",
                    help=f"directory of the figure specs (default: {DEFAULT_SPECS}, if present)")
