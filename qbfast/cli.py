@@ -19,7 +19,7 @@ import numpy as np
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from . import sweep
+    from .api import sweep
 
     t = np.linspace(0.0, 20.0, 2001)
     j2 = np.linspace(-1.0, 2.0, 61)

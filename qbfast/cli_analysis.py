@@ -92,13 +92,16 @@ def _grid_rows(res: Any, columns: Sequence[str]) -> tuple[list[str], list[list[A
 def _extrema(args: argparse.Namespace) -> int:
     """Extrema along t of one metric per grid point."""
     from .analysis import extrema
-    from .analysis.extrema import EXTREMA
+    from .analysis.extrema import EXTREMA_SUFFIXES, REFINED
 
     ds = _open(args)
-    res = extrema(ds, args.metric, refine="kernel" if args.refine else "parabolic")
-    if args.refine is False:
+    res = extrema(ds, args.metric, refine=args.refine)
+    if args.refine != "kernel":
         res = res.compute()
-    header, rows = _grid_rows(res, [f"{args.metric}_{suffix}" for suffix in EXTREMA])
+    suffixes = list(EXTREMA_SUFFIXES)
+    if args.refine != "none":
+        suffixes += [f"{suffix}{REFINED}" for suffix in EXTREMA_SUFFIXES]
+    header, rows = _grid_rows(res, [f"{args.metric}_{suffix}" for suffix in suffixes])
     _table(header, rows, args.csv)
     return 0
 
@@ -158,7 +161,7 @@ def _plot(args: argparse.Namespace) -> int:
 @_guard
 def _figures(args: argparse.Namespace) -> int:
     """The paper's Figs. 1 to 5 as PNGs."""
-    from .analysis.plots import FIGURE_SPECS, figure_datasets, figures, run_figure_specs
+    from .figures import FIGURE_SPECS, figure_datasets, run_figure_specs, write_figures
 
     if args.n_t < 3:
         raise ValueError(f"--n-t: expected an integer >= 3, got {args.n_t}")
@@ -175,7 +178,7 @@ def _figures(args: argparse.Namespace) -> int:
         stores = Path(args.stores) if args.stores else Path(args.out) / "stores"
         print(f"running the figure specs {specs}/fig*.toml into {stores}/")
         data = run_figure_specs(specs, stores)
-    for p in figures(args.out, data):
+    for p in write_figures(args.out, data):
         print(f"wrote {p}")
     return 0
 
@@ -197,15 +200,22 @@ def add_commands(subparsers: Any) -> None:
     """Add the analysis subcommands to ``qbfast``'s argparse subparsers."""
     p = subparsers.add_parser(
         "extrema", help="extrema along t of a metric, per grid point",
-        description="Global maximum and minimum (value, time) and first local maximum and "
-                    "minimum of a metric along t, for every grid point of a store; parabolic "
-                    "refinement between grid times (--refine: on the model itself).")
+        description="Maximum and minimum (value, time) and first local maximum and minimum "
+                    "of a metric along t, for every grid point of a store. The columns "
+                    "METRIC_max, METRIC_t_max, ... are sample values at grid times, the same "
+                    "numbers as the [reduce] variables of those names in a store written by "
+                    "qbfast run. --refine parabolic or kernel adds the columns "
+                    "METRIC_..._refined: refined between grid times (parabola through the "
+                    "sampled extremum and its neighbours; kernel: then Newton on the model "
+                    "itself).")
     p.add_argument("store", help="a Zarr store written by qbfast run")
     p.add_argument("--metric", required=True, help="the metric, e.g. energy")
     p.add_argument("--csv", metavar="FILE", help="write the table as CSV instead of printing")
-    p.add_argument("--refine", action="store_true",
-                   help="refine each extremum to ~1e-10 in t by re-evaluating the model "
-                        "(a few ms per extremum; for small selections)")
+    p.add_argument("--refine", choices=("none", "parabolic", "kernel"), default="none",
+                   help="also print the refined extrema, METRIC_..._refined: parabolic "
+                        "(between grid times, cheap) or kernel (to ~1e-10 in t by "
+                        "re-evaluating the model: a few ms per extremum, for small "
+                        "selections); default none")
     _add_sel(p)
     p.set_defaults(func=_extrema)
 
@@ -250,7 +260,9 @@ def add_commands(subparsers: Any) -> None:
         description="Run the paper's figure specs (sweeps/fig*.toml, and bare-accounting "
                     "variants of Figs. 3 and 4) into Zarr stores and write fig1.png ... "
                     "fig5.png from them (Figs. 3 and 4 in the interacting and the bare "
-                    "accounting); without the specs, compute the same data in-process.")
+                    "accounting); without the specs, compute the same data in-process. The "
+                    "efficiency is masked where the energy is small "
+                    "(each caption states its rules; see docs/figures.md).")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--specs", metavar="DIR",
                    help=f"directory of the figure specs (default: {DEFAULT_SPECS}, if present)")

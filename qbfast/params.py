@@ -3,7 +3,12 @@
 Validation, defaults, dataset attributes, spec parsing and documentation all read these
 tables; nothing else in qbfast repeats a default, a unit or an allowed range.
 
-Units: hbar = 1; energies in an arbitrary unit ("energy"), times in its inverse ("1/energy").
+Units: hbar = 1. Every energy (the metrics and the energy parameters, Delta included) is a
+number in one energy unit, named ``Delta`` after the qubit level splitting, whose default
+Delta = 1 makes the name literal (the paper's figures use Delta = 1); times are in its inverse
+(``1/Delta``), power in ``Delta^2``. The strings are UDUNITS-style (CF ``units``: a unit
+symbol, ``1/`` for an inverse, ``^2`` for a power, ``1`` for dimensionless, ``bit`` for
+entropies), so that xarray's labels read ``stored energy [Delta]``.
 """
 
 from __future__ import annotations
@@ -57,7 +62,9 @@ class Model:
         return {p.name: p.default for p in self.parameters}
 
 
-_E = "energy"
+#: The energy unit (see the module docstring); ``TIME`` and power derive from it.
+ENERGY_UNIT = "Delta"
+_E = ENERGY_UNIT
 
 FIELD = Model(
     name="field",
@@ -99,7 +106,7 @@ BATTERY_HAMILTONIANS: dict[str, str] = {
     "bare": "the bare qubits H0 = (Delta/2)(s1z + s2z)",
 }
 
-TIME = Parameter("t", 0.0, "1/energy", "charging time", minimum=0.0)
+TIME = Parameter("t", 0.0, f"1/{ENERGY_UNIT}", "charging time", minimum=0.0)
 
 LOG_BASE = 2
 
@@ -133,7 +140,7 @@ METRIC_LIST: tuple[Metric, ...] = (
     Metric("concurrence", "1", "concurrence of the battery", "Wootters concurrence of rho_B"),
     Metric("steering_ab", "bit", "a->b entropic steering sum I_ab", "a steers b iff < 2"),
     Metric("steering_ba", "bit", "b->a entropic steering sum I_ba", "b steers a iff < 2"),
-    Metric("power", "energy^2", "average charging power", "energy / t; NaN at t = 0"),
+    Metric("power", f"{ENERGY_UNIT}^2", "average charging power", "energy / t; NaN at t = 0"),
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in METRIC_LIST}

@@ -127,7 +127,7 @@ def test_reduce_variables_and_names():
                      "ergotropy_t_first_max"]
     assert all(v.dims == ("n", "J2") for v in s.variables())
     v = s.variables()[1]
-    assert v.attrs["units"] == "1/energy" and "time" in v.attrs["long_name"]
+    assert v.attrs["units"] == "1/Delta" and "time" in v.attrs["long_name"]
     assert s.variable_dtype(v) == np.float64 and s.variable_dtype(s.variables()[0]) == np.float32
     kept = parse_spec(GOOD + '[reduce]\nstats = ["min"]\nkeep_series = true\n')
     assert [v.name for v in kept.variables()] == ["energy", "ergotropy", "energy_min",

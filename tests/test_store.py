@@ -109,8 +109,8 @@ def test_template_labels_and_empty_state(tmp_path, spec):
     assert ds.energy.dtype == np.float32 and ds.energy.chunks == ((2,), (3, 3, 1), (51,))
     for name in ("n", "J2", "t"):
         assert {"long_name", "units"} <= set(ds[name].attrs)
-    assert ds.n.dtype == np.int64 and ds.t.attrs["units"] == "1/energy"
-    assert ds.energy.attrs["units"] == "energy" and ds.energy.attrs["long_name"]
+    assert ds.n.dtype == np.int64 and ds.t.attrs["units"] == "1/Delta"
+    assert ds.energy.attrs["units"] == "Delta" and ds.energy.attrs["long_name"]
     for key in ("spec", "spec_hash", "model", "protocol", "qbfast_version", "created"):
         assert key in ds.attrs
     assert ds.attrs["spec"] == SPEC and ds.attrs["model"] == "cavity"
@@ -226,7 +226,7 @@ def test_reduced_store_matches_reductions_of_sweep(tmp_path):
     assert store.mark_complete(path)
     ds = xr.open_zarr(path)
     assert "energy" not in ds and ds.energy_max.dims == ("n", "J2")
-    assert "t" not in ds.energy_max.dims and ds.energy_t_max.attrs["units"] == "1/energy"
+    assert "t" not in ds.energy_max.dims and ds.energy_t_max.attrs["units"] == "1/Delta"
     g = spec.grid
     ref = qbfast.sweep("cavity", g.t, metrics=list(g.metrics), n=[1, 3], J2=g.swept["J2"],
                        omega_g=0.8)

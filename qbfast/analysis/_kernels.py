@@ -15,8 +15,12 @@ Conventions shared by every kernel:
   (entanglement 0, purity 1) is not reported as a string of extrema. A flat top is reported as
   the interval [lo, hi] of its first and last samples; a sharp top is refined between grid
   times with the vertex of the parabola through it and its two neighbours.
-- Global extrema are the first sample holding the largest (smallest) finite value, then
-  refined the same way when both neighbours are finite.
+- Global extrema start from the sample of the one argmax rule,
+  :func:`qbfast.kernels.reductions.first_extreme_index` (the ``[reduce]`` rule: first
+  largest, NaN skipped), then are refined the same way when both neighbours are finite.
+
+Everything these kernels return is *refined* and is named with the ``_refined`` suffix by the
+xarray layer; the unrefined sample values come from :mod:`qbfast.reduce` itself.
 """
 
 from __future__ import annotations
@@ -24,10 +28,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels._jit import kernel
+from ..kernels.reductions import first_extreme_index
 
-# Column order of ``extrema_rows``.
-EXTREMA_COLUMNS = ("max", "t_max", "min", "t_min",
-                   "first_max", "t_first_max", "first_min", "t_first_min")
+#: The extrema of a series along t, in column order. Unsuffixed, each means what the
+#: ``[reduce]`` variable of that name means (:mod:`qbfast.kernels.reductions`); ``first_min`` /
+#: ``t_first_min`` are ``first_max`` / ``t_first_max`` of ``-y`` (value negated back).
+EXTREMA_SUFFIXES = ("max", "t_max", "min", "t_min",
+                    "first_max", "t_first_max", "first_min", "t_first_min")
+#: Suffix of every refined extremum (its own name: never the ``[reduce]`` value).
+REFINED = "_refined"
+#: Column order of ``refined_extrema_rows``.
+REFINED_COLUMNS = tuple(f"{s}{REFINED}" for s in EXTREMA_SUFFIXES)
 # Column order of ``coincidence_rows``.
 COINCIDENCE_COLUMNS = ("t_a", "t_b", "dt", "dt_worst", "count_a")
 # Column order of ``correlation_rows``.
@@ -117,24 +128,16 @@ def local_extrema(y, t, sign, tol, lo, hi, val):
 
 
 @kernel
-def _global_arg(y, sign):
-    """Index of the first finite sample with the largest sign * y; -1 when none is finite."""
-    best = -np.inf
-    arg = -1
-    for k in range(y.size):
-        v = sign * y[k]
-        if np.isfinite(v) and v > best:
-            best = v
-            arg = k
-    return arg
+def refined_extrema_rows(y, t, rtol, atol):
+    """Refined extrema along t of every row: y (n, T), t (T,) -> (n, 8), columns
+    ``REFINED_COLUMNS`` (the names of ``EXTREMA_SUFFIXES`` with ``_refined``).
 
-
-@kernel
-def extrema_rows(y, t, rtol, atol):
-    """Extrema along t of every row: y (n, T), t (T,) -> (n, 8), columns ``EXTREMA_COLUMNS``.
-
-    Global maximum and minimum (value, time), first local maximum and first local minimum
-    (value, time; the middle of a flat top). NaN where a row has none.
+    Global maximum and minimum: the sample the ``[reduce]`` rule picks
+    (:func:`qbfast.kernels.reductions.first_extreme_index`: the first largest, NaN skipped),
+    then the vertex of the parabola through it and its two neighbours where both are finite
+    and the vertex improves on the sample. First local maximum and minimum: the first top of
+    :func:`local_extrema` (flat steps within ``atol + rtol * max|y|`` merged; value and time of
+    the vertex of a sharp top, the middle of a flat one). NaN where a row has none.
     """
     n = y.shape[0]
     size = y.shape[1]
@@ -142,14 +145,15 @@ def extrema_rows(y, t, rtol, atol):
     lo = np.empty(size)
     hi = np.empty(size)
     val = np.empty(size)
+    lanes = np.empty(8)
     for r in range(n):
         row = y[r]
         for j, sign in enumerate((1.0, -1.0)):
-            i = _global_arg(row, sign)
+            i = first_extreme_index(row, sign, lanes)
             if i >= 0:
                 tv, yv = _refined_at(row, t, i)
                 # the parabola may only improve on the sample, never undo it
-                if sign * yv < sign * row[i]:
+                if not sign * yv >= sign * row[i]:
                     tv, yv = t[i], row[i]
                 out[r, 2 * j] = yv
                 out[r, 2 * j + 1] = tv

@@ -83,5 +83,6 @@ class DataArrayAccessor:
         self._da = da
 
     def extrema(self, **kwargs: Any) -> xr.Dataset:
-        """See :func:`qbfast.analysis.extrema` (parabolic refinement only)."""
+        """See :func:`qbfast.analysis.extrema` (refine "none" or "parabolic": "kernel" needs the
+        Dataset)."""
         return _extrema.extrema(self._da, **kwargs)

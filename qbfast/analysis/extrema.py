@@ -1,14 +1,23 @@
 """Extrema along t of every grid point, lazily and chunk by chunk, plus exact kernel refinement.
 
-``extrema`` applies the Numba kernel ``_kernels.extrema_rows`` to each dask chunk with
-``xr.apply_ufunc(dask="parallelized")``: a chunk of shape (*grid chunk, T) becomes one of shape
-(*grid chunk, 8), so a store larger than memory is reduced one chunk at a time (time must be
-one chunk per task; a store chunked along t is rechunked to whole time series).
+One meaning per name. ``{metric}_max``, ``_t_max``, ``_min``, ``_t_min``, ``_first_max`` and
+``_t_first_max`` are exactly the ``[reduce]`` variables of those names (``qbfast run``), computed
+by the same functions (:mod:`qbfast.reduce`, on the rule of :mod:`qbfast.kernels.reductions`):
+sample values at grid times, strict comparisons, NaN skipped, ties to the earliest time.
+``_first_min`` / ``_t_first_min`` are ``_first_max`` / ``_t_first_max`` of the negated series.
+Refined values never share those names: they are ``{metric}_{suffix}_refined`` and carry the
+attribute ``method`` (``METHODS``) saying how they were refined:
 
-``refine_with_kernel`` then polishes the extrema of a (small) selection by evaluating the
-model itself at arbitrary t through ``qbfast.sweep``: a safeguarded Newton iteration on the
-zero of dE/dt (five-point stencil), accurate to ~1e-10 in t for the exact models (cavity and
-field "drive").
+- ``"parabolic"``: the vertex of the parabola through the sampled extremum and its two
+  neighbours; local extrema found with flat steps (``|dy| <= atol + rtol max|y|``) merged,
+  so that rounding noise on an exactly flat stretch is no extremum (``_kernels``);
+- ``"kernel"``: then Newton's method on dE/dt of the model itself (``refine_with_kernel``),
+  accurate to ~1e-10 in t for the exact models (cavity and field "drive").
+
+``extrema`` applies the row functions to each dask chunk with
+``xr.apply_ufunc(dask="parallelized")``: a chunk of shape (*grid chunk, T) becomes one of shape
+(*grid chunk, k), so a store larger than memory is reduced one chunk at a time (time must be
+one chunk per task; a store chunked along t is rechunked to whole time series).
 """
 
 from __future__ import annotations
@@ -19,29 +28,70 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..core import Grid
 from ..params import METRICS, TIME
+from ..reduce import REDUCTIONS, first_local_maximum, reduce_stats
 from . import _kernels
 from ._io import check_metric, point_parameters, swept_dims
 
-__all__ = ["extrema", "refine_with_kernel", "apply_rows", "EXTREMA", "RTOL", "ATOL"]
+__all__ = ["extrema", "refine_with_kernel", "apply_rows", "sample_extrema_rows",
+           "EXTREMA_SUFFIXES", "REFINED", "REFINES", "METHODS", "RTOL", "ATOL"]
 
-# Two samples closer than ATOL + RTOL * max|y| are "equal" when looking for local extrema.
+EXTREMA_SUFFIXES = _kernels.EXTREMA_SUFFIXES
+REFINED = _kernels.REFINED
+
+# Two samples closer than ATOL + RTOL * max|y| are "equal" when looking for refined local
+# extrema.
 RTOL = 1e-9
 ATOL = 1e-12
 #: refine="kernel" costs ~50 ms per grid point; more points than this are refused.
 MAX_REFINE_POINTS = 1000
 
-# name -> (long_name prefix, is a time)
-EXTREMA: dict[str, tuple[str, bool]] = {
-    "max": ("global maximum of", False),
-    "t_max": ("time of the global maximum of", True),
-    "min": ("global minimum of", False),
-    "t_min": ("time of the global minimum of", True),
-    "first_max": ("first local maximum of", False),
-    "t_first_max": ("time of the first local maximum of", True),
-    "first_min": ("first local minimum of", False),
-    "t_first_min": ("time of the first local minimum of", True),
+#: The values of ``extrema(refine=...)``: "none" gives the sample (``[reduce]``) extrema only,
+#: "parabolic" and "kernel" add the ``_refined`` ones.
+REFINES = ("none", "parabolic", "kernel")
+
+#: The ``method`` attribute of each extremum variable, by how it was computed.
+METHODS: dict[str, str] = {
+    "sample": "sample at a grid time, the [reduce] rule (qbfast.kernels.reductions): strict "
+              "comparisons, NaN skipped, ties to the earliest time",
+    "parabolic": "parabolic: vertex of the parabola through the sampled extremum and its two "
+                 "neighbours; local extrema with flat steps |dy| <= atol + rtol max|y| merged "
+                 "(a flat top: its middle)",
+    "kernel": "kernel: Newton's method on the time derivative of the model itself, from the "
+              "parabolic value (kept where the bracket holds no sign change: ends, flat tops)",
 }
+
+_REDUCE_LONG = {suffix: template for entries in REDUCTIONS.values()
+                for suffix, _, template in entries}
+#: suffix -> (long_name template, is a time); the shared names take [reduce]'s long_name.
+_LONG: dict[str, tuple[str, bool]] = {
+    "max": (_REDUCE_LONG["max"], False),
+    "t_max": (_REDUCE_LONG["t_max"], True),
+    "min": (_REDUCE_LONG["min"], False),
+    "t_min": (_REDUCE_LONG["t_min"], True),
+    "first_max": (_REDUCE_LONG["first_max"], False),
+    "t_first_max": (_REDUCE_LONG["t_first_max"], True),
+    "first_min": ("first local minimum over t of {}", False),
+    "t_first_min": ("time of the first local minimum over t of {}", True),
+}
+
+
+def sample_extrema_rows(y: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The sample extrema of every row, y (n, T), t (T,) -> (n, 8), columns
+    ``EXTREMA_SUFFIXES``: the ``[reduce]`` functions of :mod:`qbfast.reduce` themselves
+    (``reduce_stats`` for max, min, first_max; ``first_local_maximum`` of ``-y`` for
+    first_min), so that each shared name holds the very values ``qbfast run`` stores."""
+    stats = reduce_stats(y, t, ("max", "min", "first_max"))
+    first_min, t_first_min = first_local_maximum(-y, t)
+    columns = [stats[s] for s in EXTREMA_SUFFIXES[:6]] + [-first_min, t_first_min]
+    return np.stack(columns, axis=-1) if y.shape[0] else np.empty((0, 8))
+
+
+def _all_extrema_rows(y: np.ndarray, t: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    """``sample_extrema_rows`` then ``_kernels.refined_extrema_rows``: (n, 16)."""
+    return np.concatenate([sample_extrema_rows(y, t),
+                           _kernels.refined_extrema_rows(y, t, rtol, atol)], axis=1)
 
 
 def _whole_time(obj: xr.DataArray, dim: str) -> xr.DataArray:
@@ -78,15 +128,19 @@ def apply_rows(kernel: Callable[..., np.ndarray], arrays: Sequence[xr.DataArray]
     return xr.Dataset({name: stacked.isel(_column=i, drop=True) for i, name in enumerate(columns)})
 
 
-def _label(out: xr.Dataset, da: xr.DataArray, name: str, dim: str) -> xr.Dataset:
-    """Name the columns ``{name}_{suffix}`` and give each long_name and units from the
-    metric's and time's attrs."""
+def _label(out: xr.Dataset, da: xr.DataArray, name: str, dim: str, method: str) -> xr.Dataset:
+    """Name the columns ``{name}_{suffix}`` and give each long_name, units and method (the
+    refined ones: ``method``, the others: "sample")."""
     what = da.attrs.get("long_name", name)
     tattrs = da[dim].attrs if dim in da.coords else {}
     for var in list(out.data_vars):
-        prefix, is_time = EXTREMA[str(var)]
+        suffix = str(var).removesuffix(REFINED)
+        refined = suffix != str(var)
+        template, is_time = _LONG[suffix]
         units = tattrs.get("units", TIME.units) if is_time else da.attrs.get("units", "")
-        out[var].attrs = {"long_name": f"{prefix} {what}", "units": units}
+        long_name = template.format(what) + (f" (refined: {method})" if refined else "")
+        out[var].attrs = {"long_name": long_name, "units": units,
+                          "method": METHODS[method if refined else "sample"]}
     return out.rename({var: f"{name}_{var}" for var in out.data_vars})
 
 
@@ -99,41 +153,51 @@ def extrema(obj: xr.Dataset | xr.DataArray, metric: str | None = None, *, dim: s
     ----------
     obj : a qbfast Dataset (``metric`` names the variable) or a DataArray with a ``dim`` axis.
         Dask-backed input gives a lazy result computed chunk by chunk.
-    refine : "parabolic" (default: vertex of the parabola through each sampled extremum and its
-        neighbours) or "kernel" (then Newton on the model itself: see ``refine_with_kernel``;
-        needs a Dataset carrying qbfast's attrs, computes eagerly; at most ``max_points`` grid
-        points).
-    rtol, atol : samples within ``atol + rtol * max|y|`` are equal (flat) for local extrema.
+    refine : "none" (the sample extrema only), "parabolic" (default: also the ``_refined``
+        extrema, vertex of the parabola through each sampled extremum and its neighbours) or
+        "kernel" (the ``_refined`` extrema then polished by Newton on the model itself: see
+        ``refine_with_kernel``; needs a Dataset carrying qbfast's attrs, computes eagerly; at
+        most ``max_points`` grid points).
+    rtol, atol : samples within ``atol + rtol * max|y|`` are equal (flat) for the refined
+        local extrema.
 
     Returns
     -------
     Dataset over the grid dims (obj's dims without ``dim``) with the float64 variables
     ``{metric}_{suffix}`` for the suffixes max, t_max, min, t_min, first_max, t_first_max,
-    first_min, t_first_min (NaN where a grid point has no such extremum; the names of
-    ``qbfast run``'s [reduce] variables), labelled with long_name and units. A DataArray
-    without a name is called "y".
+    first_min, t_first_min: sample values, equal to ``qbfast run``'s ``[reduce]`` variables of
+    the same names; unless ``refine="none"``, also ``{metric}_{suffix}_refined``. NaN where a
+    grid point has no such extremum. Each variable has long_name, units and ``method``
+    (``METHODS``). A DataArray without a name is called "y".
     """
-    if refine not in ("parabolic", "kernel"):
-        raise ValueError(f"refine: expected 'parabolic' or 'kernel', got {refine!r}")
+    if refine not in REFINES:
+        raise ValueError(f"refine: expected one of {', '.join(map(repr, REFINES))}, "
+                         f"got {refine!r}")
     if isinstance(obj, xr.Dataset):
         if metric is None:
             raise ValueError("metric: name the variable of the Dataset, e.g. metric='energy'")
         name = check_metric(obj, metric, dim)
         da = obj[name]
     else:
+        if refine == "kernel":
+            raise ValueError("refine='kernel' needs the Dataset (its attrs name the model)")
         da = obj
         name = str(da.name) if da.name is not None else "y"
         if dim not in da.dims:
             raise ValueError(f"dim: {dim!r} is not a dimension of {name!r} {da.dims}")
-    out = apply_rows(_kernels.extrema_rows, [da], _kernels.EXTREMA_COLUMNS, dim,
-                     float(rtol), float(atol))
-    out = _label(out, da, name, dim)
+    if refine == "kernel":
+        assert isinstance(obj, xr.Dataset)
+        _check_refine_size(obj, name, dim, max_points)  # before computing anything
+    if refine == "none":
+        out = apply_rows(sample_extrema_rows, [da], EXTREMA_SUFFIXES, dim)
+    else:
+        out = apply_rows(_all_extrema_rows, [da], EXTREMA_SUFFIXES + _kernels.REFINED_COLUMNS,
+                         dim, float(rtol), float(atol))
+    out = _label(out, da, name, dim, "parabolic" if refine == "none" else refine)
     out.attrs = dict(obj.attrs) if isinstance(obj, xr.Dataset) else {}
     out.attrs.update(metric=name, refine=refine)
     if refine == "kernel":
-        if not isinstance(obj, xr.Dataset):
-            raise ValueError("refine='kernel' needs the Dataset (its attrs name the model)")
-        _check_refine_size(obj, name, dim, max_points)  # before computing anything
+        assert isinstance(obj, xr.Dataset)
         out = refine_with_kernel(obj, name, out.compute(), dim=dim, xtol=xtol,
                                  max_points=max_points)
     return out
@@ -143,12 +207,17 @@ def extrema(obj: xr.Dataset | xr.DataArray, metric: str | None = None, *, dim: s
 # Kernel refinement
 
 
-def _sweep_at(kwargs: dict[str, Any], metric: str) -> Callable[[np.ndarray], np.ndarray]:
-    from ..api import sweep
+def _metric_at(kwargs: dict[str, Any], metric: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The function times -> ``metric`` at those times of the one grid point ``kwargs``
+    (``qbfast.sweep``'s keyword arguments, with ``model``), through the core's kernel
+    dispatch (:class:`qbfast.core.Grid`)."""
+    params = {k: v for k, v in kwargs.items() if k != "model"}
 
     def f(times: np.ndarray) -> np.ndarray:
-        return sweep(kwargs["model"], times, metrics=[metric],
-                     **{k: v for k, v in kwargs.items() if k != "model"})[metric].values
+        grid = Grid(kwargs["model"], times, metrics=[metric], **params)
+        out = grid.empty_output()
+        grid.compute(out.reshape(1, grid.n_points, grid.t.size))
+        return out.reshape(-1)
 
     return f
 
@@ -195,13 +264,14 @@ def _check_refine_size(ds: xr.Dataset, metric: str, dim: str, max_points: int) -
 
 def refine_with_kernel(ds: xr.Dataset, metric: str, ext: xr.Dataset, *, dim: str = TIME.name,
                        xtol: float = 1e-12, max_points: int = MAX_REFINE_POINTS) -> xr.Dataset:
-    """Refine the interior extrema in ``ext`` (output of ``extrema``) on the model itself.
+    """Refine the interior ``_refined`` extrema in ``ext`` (output of ``extrema`` with
+    ``refine="parabolic"``) on the model itself; the sample extrema are left as they are.
 
     For every grid point, the parameters are rebuilt from ``ds.attrs`` and its coordinates,
     and each extremum is polished by Newton's method on dE/dt between the grid times around
-    it, evaluating ``qbfast.sweep`` at a handful of scalar times per step (about 10 calls of a
-    few ms per extremum). Extrema at the ends of the time range, on flat tops, or whose
-    bracket does not hold a sign change of dE/dt, keep their parabolic values.
+    it, evaluating the model (:class:`qbfast.core.Grid`) at a handful of scalar times per step
+    (about 10 calls of a few ms per extremum). Extrema at the ends of the time range, on flat
+    tops, or whose bracket does not hold a sign change of dE/dt, keep their parabolic values.
     Exact to ~1e-10 in t for the cavity and field "drive"; for field "full" the accuracy is
     that of its Magnus propagator. More than ``max_points`` grid points is refused (select a
     few first).
@@ -221,9 +291,9 @@ def refine_with_kernel(ds: xr.Dataset, metric: str, ext: xr.Dataset, *, dim: str
         point = {d: ds[d].values[i].item() for d, i in zip(grid, index)}
         kwargs = point_parameters(ds, ds.attrs, point)
         kwargs["model"] = ds.attrs["model"]
-        f = _sweep_at(kwargs, metric)
+        f = _metric_at(kwargs, metric)
         for kind, sign in (("max", 1.0), ("min", -1.0), ("first_max", 1.0), ("first_min", -1.0)):
-            tv = float(out[f"{metric}_t_{kind}"].values[index])
+            tv = float(out[f"{metric}_t_{kind}{REFINED}"].values[index])
             if not np.isfinite(tv):
                 continue
             j = int(np.searchsorted(t, tv))
@@ -232,7 +302,13 @@ def refine_with_kernel(ds: xr.Dataset, metric: str, ext: xr.Dataset, *, dim: str
             lo, hi = max(t[max(j - 2, 0)], 2 * h), t[min(j + 1, t.size - 1)]
             got = _newton_extremum(f, lo, hi, tv, sign, xtol, h)
             if got is not None:
-                out[f"{metric}_t_{kind}"].values[index] = got[0]
-                out[f"{metric}_{kind}"].values[index] = got[1]
+                out[f"{metric}_t_{kind}{REFINED}"].values[index] = got[0]
+                out[f"{metric}_{kind}{REFINED}"].values[index] = got[1]
+    for var in out.data_vars:
+        if str(var).endswith(REFINED):
+            out[var].attrs["method"] = METHODS["kernel"]
+            out[var].attrs["long_name"] = str(out[var].attrs.get("long_name", var)).replace(
+                "(refined: parabolic)", "(refined: kernel)")
+    out.attrs["refine"] = "kernel"
     return out
 

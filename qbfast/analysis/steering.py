@@ -48,10 +48,12 @@ def steerable_by_parameter(ds: xr.Dataset, *, tol: float = STEERING_TOL,
                            dim: str = TIME.name) -> dict[str, xr.Dataset]:
     """For each swept parameter, the share of the rest of the grid (and t) that is steerable.
 
-    Returns {parameter: Dataset over that parameter} with ``fraction_ab``, ``fraction_ba``,
-    ``fraction_either`` (over all other dims and t) and ``min_ab``, ``min_ba`` (smallest
-    steering sums); a value where ``fraction_either`` is 0 is outside the steerable range.
-    Lazy for dask-backed input.
+    Returns {parameter: Dataset over that parameter} with ``grid_fraction_ab``,
+    ``grid_fraction_ba``, ``grid_fraction_either`` (over all other dims and t) and
+    ``grid_min_ab``, ``grid_min_ba`` (smallest steering sums over them); a value where
+    ``grid_fraction_either`` is 0 is outside the steerable range. (The ``grid_`` prefix: these
+    are not ``steerable``'s ``fraction_ab`` / ``min_ab``, which are over t alone.) Lazy for
+    dask-backed input.
     """
     region = steerable(ds, tol=tol, dim=dim)
     result: dict[str, xr.Dataset] = {}
@@ -60,11 +62,12 @@ def steerable_by_parameter(ds: xr.Dataset, *, tol: float = STEERING_TOL,
         out = xr.Dataset()
         for key in ("ab", "ba", "either"):
             what = region[key].attrs["long_name"]
-            out[f"fraction_{key}"] = region[key].mean(rest).assign_attrs(
+            out[f"grid_fraction_{key}"] = region[key].mean(rest).assign_attrs(
                 long_name=f"fraction of the other dims and {dim} where {what}", units="1")
         for key in ("ab", "ba"):
-            out[f"min_{key}"] = region[f"min_{key}"].min([d for d in rest if d != dim]) \
-                .assign_attrs(region[f"min_{key}"].attrs)
+            out[f"grid_min_{key}"] = region[f"min_{key}"].min([d for d in rest if d != dim]) \
+                .assign_attrs(long_name=f"minimum of I_{key} over the other dims and {dim}",
+                              units=region[f"min_{key}"].attrs["units"])
         out.attrs = dict(region.attrs)
         result[p] = out
     return result

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import qbfast.analysis as qa
+from qbfast.analysis.extrema import EXTREMA_SUFFIXES
 from qbfast.cli_analysis import add_commands
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -45,19 +46,26 @@ def test_extrema_table_parses_back(cavity_path, capsys):
     for (j2, n), row in table.items():
         for name in header[2:]:
             np.testing.assert_allclose(row[name], float(ext[name].sel(J2=j2, n=n)), rtol=1e-9)
-    # at least 7 significant digits
-    assert abs(table[(1.0, 7)]["energy_first_max"] - 1344 / 676) < 1e-6
+    # the sample (= [reduce]) columns only, and no refined one unless asked for
+    assert header[2:] == [f"energy_{s}" for s in EXTREMA_SUFFIXES]
+    # at least 7 significant digits: the sample first maximum is the stored series there
+    t_first = table[(1.0, 7)]["energy_t_first_max"]
+    sample = qa.open_store(cavity_path).energy.sel(J2=1.0, n=7, t=t_first)
+    assert abs(table[(1.0, 7)]["energy_first_max"] - float(sample)) < 1e-8
 
 
 def test_extrema_csv_with_selection_and_refinement(cavity_path, tmp_path, capsys):
     target = tmp_path / "e.csv"
-    code, out, _ = run(["extrema", cavity_path, "--metric", "energy", "--refine",
+    code, out, _ = run(["extrema", cavity_path, "--metric", "energy", "--refine", "kernel",
                         "--csv", target, "--sel", "J2=1", "n=7"], capsys)
     assert code == 0 and "wrote 1 rows" in out
     with target.open() as f:
         (row,) = list(csv.DictReader(f))
-    assert abs(float(row["energy_t_first_max"]) - math.pi / math.sqrt(26)) < 1e-9
-    assert abs(float(row["energy_first_max"]) - 1344 / 676) < 1e-9
+    assert abs(float(row["energy_t_first_max_refined"]) - math.pi / math.sqrt(26)) < 1e-9
+    assert abs(float(row["energy_first_max_refined"]) - 1344 / 676) < 1e-9
+    # the unsuffixed columns stay the sample values: the grid time nearest pi / sqrt(26)
+    t = qa.open_store(cavity_path).t.values
+    assert float(row["energy_t_first_max"]) == t[np.argmin(np.abs(t - math.pi / math.sqrt(26)))]
 
 
 def test_corr_summary_and_per_point(cavity_path, tmp_path, capsys):
@@ -156,9 +164,11 @@ def test_claims_merges_stores_of_one_grid(cavity_path, tmp_path, capsys, writer)
 def test_wired_into_qbfast_main(cavity_path, capsys):
     from qbfast.cli import main
 
-    assert main(["extrema", str(cavity_path), "--metric", "energy", "--sel", "J2=1", "n=7"]) == 0
-    out = capsys.readouterr().out
-    assert float(out.splitlines()[1].split()[4]) == pytest.approx(1344 / 676, abs=1e-6)
+    assert main(["extrema", str(cavity_path), "--metric", "energy", "--sel", "J2=1", "n=7",
+                 "--refine", "parabolic"]) == 0
+    header, row = (line.split() for line in capsys.readouterr().out.splitlines())
+    assert header[12] == "energy_first_max_refined"
+    assert float(row[12]) == pytest.approx(1344 / 676, abs=1e-6)
     assert main(["corr", str(cavity_path), "energy", "nope"]) == 2
     assert capsys.readouterr().err.startswith("qbfast: error: unknown metric 'nope'")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qbfast.analysis.plots import BARE_VARIANTS, FIGURE_SPECS, figures, run_figure_specs
+from qbfast.figures import BARE_VARIANTS, FIGURE_SPECS, run_figure_specs, write_figures
 
 REPO_SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
@@ -31,7 +31,7 @@ SMALL = {
     "fig2": FIELD.format(metrics='["ergotropy", "efficiency"]'),
     "fig3": CAVITY.format(metrics='["entropy_battery", "steering_ab", "steering_ba", "energy"]'),
     "fig4": CAVITY.format(metrics='["ergotropy", "efficiency"]'),
-    "fig5a_field": FIELD.format(metrics='["purity_battery", "purity_cell"]'),
+    "fig5a_field": FIELD.format(metrics='["purity_battery", "purity_cell", "entropy_diag_cell"]'),
     "fig5b_cavity": CAVITY.format(metrics='["purity_battery"]'),
 }
 
@@ -57,7 +57,7 @@ def test_figures_from_specs_through_the_engine(tmp_path):
     assert data["fig3_bare"].attrs["battery_hamiltonian"] == "bare"
     assert data["fig3"].attrs["battery_hamiltonian"] == "interacting"
     assert data["fig3"].energy.chunks is not None  # opened lazily from the store
-    paths = figures(tmp_path / "figs", data)
+    paths = write_figures(tmp_path / "figs", data)
     assert len(paths) == 7
     for p in paths:
         assert p.read_bytes().startswith(b"\x89PNG") and p.stat().st_size > 1000

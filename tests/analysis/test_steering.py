@@ -23,8 +23,8 @@ def test_masks_fractions_and_per_parameter():
     np.testing.assert_allclose(region.fraction_ab.values, (ab < 2 - 1e-9).mean(-1))
     np.testing.assert_allclose(region.min_ba.values, ba.min(-1))
     per = qa.steerable_by_parameter(ds)
-    np.testing.assert_allclose(per["x"].fraction_either.values, either.mean(axis=(1, 2)))
-    np.testing.assert_allclose(per["y"].min_ab.values, ab.min(axis=(0, 2)))
+    np.testing.assert_allclose(per["x"].grid_fraction_either.values, either.mean(axis=(1, 2)))
+    np.testing.assert_allclose(per["y"].grid_min_ab.values, ab.min(axis=(0, 2)))
 
 
 def test_cavity_is_steerable_only_for_one_photon():
@@ -33,5 +33,5 @@ def test_cavity_is_steerable_only_for_one_photon():
     t = np.linspace(0.0, 5.0, 201)
     ds = qbfast.sweep("cavity", t, n=[1, 7], J2=[0.0, 1.0], metrics=["steering_ab", "steering_ba"])
     per = qa.steerable_by_parameter(ds)
-    assert per["n"].fraction_either.sel(n=1) > 0
-    assert per["n"].fraction_either.sel(n=7) == 0
+    assert per["n"].grid_fraction_either.sel(n=1) > 0
+    assert per["n"].grid_fraction_either.sel(n=7) == 0

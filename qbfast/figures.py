@@ -1,0 +1,95 @@
+"""The data of the paper's figures, at the interface level: computed in-process
+(:func:`figure_datasets`, through :func:`qbfast.api.sweep`) or by running the figure specs
+``sweeps/fig*.toml`` with ``qbfast run``'s engine into Zarr stores (:func:`run_figure_specs`).
+:func:`write_figures` draws them with :func:`qbfast.analysis.plots.figures`.
+
+This module sits above the API, the runner and the analysis (imports point down only:
+kernels <- core <- {api, runner, store, analysis} <- this module, the CLI), so that the
+analysis never imports the runner.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .analysis.plots import BARE_VARIANTS, CAVITY_J2, FIGURE_SPECS, figures
+
+__all__ = ["figure_datasets", "run_figure_specs", "write_figures", "FIGURE_SPECS",
+           "BARE_VARIANTS"]
+
+
+def figure_datasets(n_t: int = 1001) -> dict[str, xr.Dataset]:
+    """The data of Figs. 1 to 5 computed in-process with ``qbfast.sweep`` (no specs, no store).
+
+    Same keys and parameters as the specs ``sweeps/fig*.toml``: field A in {0, 1, 2} x B in
+    {0, 2} (the paper's drives are (2, 0), (0, 2), (1, 2)), Delta = omega = 1, t in [0, 10];
+    cavity n = 7, omega_g = J1 = Delta = omega_a = 1, J2 in {1, 0}, t in [0, 10]; the keys
+    ``fig3_bare`` and ``fig4_bare`` use the bare battery Hamiltonian.
+    """
+    from .api import sweep
+
+    t = np.linspace(0.0, 10.0, n_t)
+    field = sweep("field", t, A=[0.0, 1.0, 2.0], B=[0.0, 2.0], omega=1.0, Delta=1.0, g=0.0)
+    common: dict[str, Any] = dict(J2=list(CAVITY_J2), n=7, J1=1.0, omega_g=1.0, omega_a=1.0,
+                                  Delta=1.0)
+    cavity = sweep("cavity", t, **common)
+    bare = sweep("cavity", t, battery_hamiltonian="bare", **common)
+    data = {name: field for name in ("fig1", "fig2", "fig5a_field")}
+    data.update({name: cavity for name in ("fig3", "fig4", "fig5b_cavity")})
+    data.update({f"{name}_bare": bare for name in BARE_VARIANTS})
+    return data
+
+
+def run_figure_specs(spec_dir: str | os.PathLike[str], store_dir: str | os.PathLike[str],
+                     client: Any = None) -> dict[str, xr.Dataset]:
+    """Run the figure specs ``spec_dir/fig*.toml`` (and bare variants of Figs. 3, 4) with
+    ``qbfast run``'s engine into Zarr stores under ``store_dir`` and open them lazily.
+
+    A store that is already complete is reused. ``client``: a ``distributed.Client``; by
+    default one local cluster serves all specs. Raises ``ValueError`` if a spec is missing.
+    """
+    from .analysis import open_store
+    from .runner.driver import execute
+    from .runner.spec import load_spec, parse_spec
+
+    spec_dir, store_dir = Path(spec_dir), Path(store_dir)
+    specs = {}
+    for name in FIGURE_SPECS:
+        path = spec_dir / f"{name}.toml"
+        if not path.is_file():
+            raise ValueError(f"figure spec {str(path)!r}: no such file")
+        specs[name] = load_spec(path)
+        if name in BARE_VARIANTS:
+            text = 'battery_hamiltonian = "bare"\n' + path.read_text(encoding="utf-8")
+            specs[f"{name}_bare"] = parse_spec(text, name=f"{name}_bare", source=str(path))
+    store_dir.mkdir(parents=True, exist_ok=True)
+    own = None
+    if client is None:
+        import distributed
+
+        own = distributed.Client(distributed.LocalCluster(
+            n_workers=min(2, os.cpu_count() or 1), threads_per_worker=1,
+            dashboard_address=":0"))
+        client = own
+    try:
+        for name, spec in specs.items():
+            execute(spec, store_dir / f"{name}.zarr", client)
+    finally:
+        if own is not None:
+            cluster = own.cluster
+            own.close()
+            cluster.close()
+    return {name: open_store(store_dir / f"{name}.zarr") for name in specs}
+
+
+def write_figures(out_dir: str | os.PathLike[str],
+                  data: Mapping[str, xr.Dataset] | None = None, n_t: int = 1001) -> list[Path]:
+    """:func:`qbfast.analysis.plots.figures` of ``data`` (default: :func:`figure_datasets`
+    of ``n_t`` times) into ``out_dir``; returns the paths of the PNGs."""
+    return figures(out_dir, data if data is not None else figure_datasets(n_t))
