@@ -1,5 +1,7 @@
-"""Imports point down only: kernels <- core (core, params, validate, reduce) <- {api, runner,
-store, analysis} <- the interface (cli, cli_analysis, figures, __main__).
+"""Imports point down only: kernels <- core (core, params, validate, reduce) <- store <- {api,
+runner, analysis} <- the interface (cli, cli_analysis, figures, __main__). The store (Zarr
+layout, chunk files, completion record) knows nothing of specs, runs or analyses; the runner
+writes stores and the analysis reads them.
 
 Every module of the package is parsed (ast, nothing imported) and each of its imports, at
 module level or inside a function, is resolved to the qbfast module it names.
@@ -27,15 +29,13 @@ FORBIDDEN = {
     "kernels": {"core", "api", "runner", "store", "analysis", "interface"},
     "core": {"api", "runner", "store", "analysis", "interface"},
     "api": {"runner", "store", "analysis", "interface"},
-    "runner": {"analysis", "interface"},
-    "store": {"analysis", "interface"},
-    "analysis": {"api", "runner", "store", "interface"},
+    "runner": {"api", "analysis", "interface"},
+    "store": {"api", "runner", "analysis", "interface"},
+    "analysis": {"api", "runner", "interface"},
     "interface": set(),
 }
 #: (importing module, imported module) pairs allowed for now.
-KNOWN_EXCEPTIONS = {
-    ("qbfast.store._legacy", "qbfast.runner.spec"),  # removed by the store rebuild
-}
+KNOWN_EXCEPTIONS: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:
@@ -116,18 +116,11 @@ def test_imports_point_down(path):
     assert violations(path.read_text(encoding="utf-8"), name, path.name == "__init__.py") == []
 
 
-def test_the_known_exception_is_still_there():
-    """Delete the exception (and this test) once the store no longer imports the runner."""
-    source = (PACKAGE / "store" / "_legacy.py").read_text(encoding="utf-8")
-    assert ("qbfast.store._legacy", "qbfast.runner.spec") in {
-        ("qbfast.store._legacy", t) for _, t in imported_modules(source, "qbfast.store._legacy",
-                                                                 False)}
-
-
 @pytest.mark.parametrize("source, name, expected", [
     ("from ..runner.spec import Spec", "qbfast.analysis.plots", "imports qbfast.runner.spec"),
     ("def f():\n    from ..api import sweep", "qbfast.analysis.extrema", "imports qbfast.api"),
-    ("import qbfast.cli", "qbfast.store._legacy", "imports qbfast.cli"),
+    ("import qbfast.cli", "qbfast.store.layout", "imports qbfast.cli"),
+    ("from ..runner.spec import Spec", "qbfast.store.layout", "imports qbfast.runner.spec"),
     ("from ..analysis import extrema", "qbfast.runner.driver", "imports qbfast.analysis"),
     ("from ..params import TIME", "qbfast.kernels.grid", "imports qbfast.params"),
     ("from .analysis import open_store", "qbfast.reduce", "imports qbfast.analysis"),
