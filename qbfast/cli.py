@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -276,6 +277,11 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text.strip() else type(e).__name__
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    print(f"qbfast: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv``; return the exit status (0 done, 1 a failed run or an
     unexpected error, 2 a user or environment error, 130 interrupted)."""
@@ -284,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False))
+    if not debug:  # warnings as one line each, like errors
+        import warnings
+
+        warnings.showwarning = _show_warning
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

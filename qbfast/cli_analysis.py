@@ -56,7 +56,8 @@ def _open(args: argparse.Namespace) -> Any:
     from .analysis._io import merge_stores, parse_selection
 
     stores = args.store if isinstance(args.store, list) else [args.store]
-    ds = merge_stores([open_store(s) for s in stores])
+    allow = bool(getattr(args, "allow_incomplete", False))
+    ds = merge_stores([open_store(s, allow_incomplete=allow) for s in stores])
     return select(ds, parse_selection(getattr(args, "sel", None)))
 
 
@@ -150,7 +151,7 @@ def _plot(args: argparse.Namespace) -> int:
     from .analysis import open_store
     from .analysis.plots import plot_metric
 
-    ds = open_store(args.store)
+    ds = open_store(args.store, allow_incomplete=bool(getattr(args, "allow_incomplete", False)))
     out = args.out or f"{args.y}_vs_{args.x}.png"
     _check_png(out)
     plot_metric(ds, args.y, x=args.x, selection=parse_selection(args.sel), out=out)
@@ -196,6 +197,12 @@ def _add_sel(p: argparse.ArgumentParser) -> None:
                    help="restrict to the nearest grid value of a dimension, e.g. --sel J2=1 n=7")
 
 
+def _allow_incomplete(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-incomplete", action="store_true",
+                   help="analyse a store with tasks missing (a warning says how many; the "
+                        "missing region reads as NaN and is left out of every statistic)")
+
+
 def add_commands(subparsers: Any) -> None:
     """Add the analysis subcommands to ``qbfast``'s argparse subparsers."""
     p = subparsers.add_parser(
@@ -209,6 +216,7 @@ def add_commands(subparsers: Any) -> None:
                     "sampled extremum and its neighbours; kernel: then Newton on the model "
                     "itself).")
     p.add_argument("store", help="a Zarr store written by qbfast run")
+    _allow_incomplete(p)
     p.add_argument("--metric", required=True, help="the metric, e.g. energy")
     p.add_argument("--csv", metavar="FILE", help="write the table as CSV instead of printing")
     p.add_argument("--refine", choices=("none", "parabolic", "kernel"), default="none",
@@ -224,6 +232,7 @@ def add_commands(subparsers: Any) -> None:
         description="Correlation of two metrics along t at each grid point, summarised over "
                     "the grid.")
     p.add_argument("store")
+    _allow_incomplete(p)
     p.add_argument("a", metavar="METRIC")
     p.add_argument("b", metavar="METRIC")
     p.add_argument("--per-point", action="store_true", help="also print one row per grid point")
@@ -237,6 +246,7 @@ def add_commands(subparsers: Any) -> None:
                     "worst counterexamples with their coordinates. Several stores of one grid "
                     "(e.g. figure specs that split the metrics) are merged.")
     p.add_argument("store", nargs="+", help="one or more Zarr stores of the same grid")
+    _allow_incomplete(p)
     p.add_argument("--time-tol", type=float, metavar="DT",
                    help="extrema closer than DT coincide (default: two grid steps)")
     p.add_argument("--examples", type=int, default=3, metavar="K",
@@ -249,6 +259,7 @@ def add_commands(subparsers: Any) -> None:
         description="Plot one metric against t (or a swept parameter); dimensions left over "
                     "must be fixed with --sel except one, drawn as lines or a colour map.")
     p.add_argument("store")
+    _allow_incomplete(p)
     p.add_argument("--y", required=True, metavar="METRIC")
     p.add_argument("--x", default="t", metavar="DIM", help="the x axis (default t)")
     p.add_argument("--out", metavar="FILE.png", help="default: METRIC_vs_X.png")

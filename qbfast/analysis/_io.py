@@ -20,24 +20,72 @@ __all__ = ["open_store", "merge_stores", "check_metric", "parse_selection", "sel
            "point_parameters", "swept_dims"]
 
 
-def open_store(store: str | os.PathLike[str]) -> xr.Dataset:
+#: Dataset attribute that lets the analysis use an incomplete qbfast store (set by
+#: ``open_store(..., allow_incomplete=True)``; its value is the number of missing tasks).
+ALLOW_INCOMPLETE = "qbfast_incomplete_allowed"
+
+
+class IncompleteStoreError(ValueError):
+    """A qbfast store with tasks missing, opened for analysis without ``allow_incomplete``."""
+
+
+def _incomplete_line(path: str, missing: int, total: int) -> str:
+    return (f"store {path!r}: incomplete: {missing:,} of {total:,} tasks missing (a run "
+            f"stopped?); resume it with `qbfast run`, or allow it (allow_incomplete=True, CLI "
+            f"--allow-incomplete): the missing region then reads as NaN and is left out of "
+            f"every statistic")
+
+
+def check_complete(ds: xr.Dataset) -> None:
+    """Refuse (one-line :class:`IncompleteStoreError`) a Dataset read from an incomplete
+    qbfast store, unless it was opened with ``allow_incomplete=True``. Datasets not read from
+    a qbfast store (``qbfast.sweep``, other Zarr stores) pass."""
+    from ..store import completeness
+
+    source = ds.encoding.get("source")
+    if not source or ALLOW_INCOMPLETE in ds.attrs or "://" in str(source):
+        return
+    state = completeness(source)
+    if state is not None and state[0]:
+        raise IncompleteStoreError(_incomplete_line(str(source), *state))
+
+
+def open_store(store: str | os.PathLike[str], allow_incomplete: bool = False) -> xr.Dataset:
     """Open a Zarr store written by ``qbfast run`` (or ``Dataset.to_zarr``) lazily, dask-backed.
 
     Reads consolidated metadata where the store has it and the plain metadata otherwise,
-    without warnings. Raises ``ValueError`` if the path is missing or not a Zarr store.
+    without warnings. Raises ``ValueError`` if the path is missing or not a Zarr store, and
+    :class:`IncompleteStoreError` if it is a qbfast store with tasks missing, unless
+    ``allow_incomplete``: then a ``UserWarning`` says how many are missing, the Dataset's attrs
+    record it (:data:`ALLOW_INCOMPLETE`), and the missing region reads as NaN (the fill value),
+    which every analysis skips like any NaN.
     """
+    from ..store import completeness
+
     path = os.fspath(store)
     if "://" not in path and not os.path.exists(path):
         raise ValueError(f"store {path!r}: no such file or directory")
+    state = completeness(path) if "://" not in path else None
+    if state is not None and state[0] and not allow_incomplete:
+        raise IncompleteStoreError(_incomplete_line(path, *state))
     errors: list[str] = []
     for consolidated in (True, False):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return xr.open_zarr(path, consolidated=consolidated)
+                ds = xr.open_zarr(path, consolidated=consolidated)
+            break
         except Exception as exc:  # zarr raises several types for "not a store"
             errors.append(f"{type(exc).__name__}: {exc}")
-    raise ValueError(f"store {path!r}: not a readable Zarr store ({errors[-1].splitlines()[0]})")
+    else:
+        raise ValueError(f"store {path!r}: not a readable Zarr store "
+                         f"({errors[-1].splitlines()[0]})")
+    if state is not None and state[0]:
+        warnings.warn(f"store {path!r}: {state[0]:,} of {state[1]:,} tasks missing: their "
+                      f"region reads as NaN and is left out of the statistics", UserWarning,
+                      stacklevel=2)
+        ds.attrs[ALLOW_INCOMPLETE] = state[0]
+    return ds
 
 
 def merge_stores(datasets: list[xr.Dataset]) -> xr.Dataset:

@@ -16,14 +16,18 @@ from . import claims as _claims
 from . import correlation as _correlation
 from . import extrema as _extrema
 from . import steering as _steering
-from ._io import metric_names, point_parameters, select
+from ._io import check_complete, metric_names, point_parameters, select
 
 
 @xr.register_dataset_accessor("qb")
 class DatasetAccessor:
-    """Analysis of a qbfast Dataset (from ``qbfast.sweep`` or ``xr.open_zarr`` of a store)."""
+    """Analysis of a qbfast Dataset (from ``qbfast.sweep`` or ``xr.open_zarr`` of a store).
+    On a Dataset read from an incomplete qbfast store, ``ds.qb`` raises a one-line
+    ``ValueError`` saying how many tasks are missing, unless the store was opened with
+    ``qbfast.analysis.open_store(path, allow_incomplete=True)``."""
 
     def __init__(self, ds: xr.Dataset) -> None:
+        check_complete(ds)
         self._ds = ds
 
     @property
