@@ -93,6 +93,9 @@ def test_small_grids_keep_todays_chunks_by_hand():
     assert plan(work((8, 21, 61, 4001), n_metrics=15)).chunks == (1, 2, 61, 4001)
     # a long t is split into chunks of the target when it may be
     assert plan(work((2, 3_000_000), n_metrics=15)).chunks == (1, 559240)
+    # ... but not when a task must span all of t ([reduce] with series, or field "full")
+    assert plan(work((2, 3_000_000), n_metrics=15, whole_t=True)).chunks == (1, 3_000_000)
+    assert plan(work((2, 10**7), kernel="field_full", whole_t=True)).chunks == (1, 10**7)
     # field "full": target 2**21 / 4 = 524288 for 2 metrics, t whole: budget 524 = 200 x 2
     assert plan(work((50, 200, 1000), kernel="field_full", whole_t=True)).chunks == (2, 200, 1000)
     assert plan(work((2,))).chunks == (2,)
