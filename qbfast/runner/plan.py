@@ -394,15 +394,12 @@ def _layout(work: Work, threads: int) -> tuple[tuple[int, ...], str]:
         target = n / MAX_TASKS
         why = f"at most {MAX_TASKS:,} tasks (tasks of {_fmt_seconds(target / rate)})"
     chunks = _split(work, max(1, math.ceil(target)), balanced=True)
-    for _ in range(64):  # floors and even splits can leave more tasks than MAX_TASKS
+    while True:  # floors and even splits can leave more tasks than MAX_TASKS
         n_tasks = math.prod(_grid(work.shape, chunks))
-        if n_tasks <= MAX_TASKS:
-            break
-        target *= n_tasks / MAX_TASKS * 1.01
-        wider = _split(work, max(1, math.ceil(target)), balanced=True)
-        if wider == chunks and target > n:
-            break  # the overrides fix the count
-        chunks = wider
+        if n_tasks <= MAX_TASKS or target >= n:
+            break  # (target >= n: one task, or as few as the overrides allow)
+        target = min(float(n), target * n_tasks / MAX_TASKS * 1.01)
+        chunks = _split(work, math.ceil(target), balanced=True)
     return chunks, why
 
 

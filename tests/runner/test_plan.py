@@ -336,6 +336,16 @@ def test_overrides_that_make_many_small_files_warn_with_figures():
     assert any("4 B raw" in line for line in r.warnings)
 
 
+def test_overrides_on_every_dim_are_kept_even_past_max_tasks():
+    p = plan(work((1000, 1000, 1000), chunks={"p0": 1, "p1": 1, "t": 1}))
+    assert p.chunks == (1, 1, 1) and p.n_tasks == 10**9
+    assert any("1,000,000,000 files per variable" in line for line in p.warnings)
+    q = plan(work((1000, 1000, 1000), chunks={"p0": 1, "t": 1}))  # p1 whole: as few as can be
+    assert q.chunks == (1, 1000, 1) and q.n_tasks == 10**6
+    r = plan(work((10**6, 1000, 100), chunks={"t": 1}))  # the swept dims grow to cut the count
+    assert r.chunks[-1] == 1 and r.n_tasks <= MAX_TASKS
+
+
 def test_huge_series_tasks_warn_about_memory():
     p = plan(work((10**4, 10**5, 10**4), n_metrics=15))  # 1e13 series evaluations
     assert p.n_tasks <= MAX_TASKS
