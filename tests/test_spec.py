@@ -107,6 +107,8 @@ def test_reduce_alone_has_larger_evenly_split_chunks():
 def test_chunks_larger_than_the_dim_are_clipped():
     s = parse_spec('model = "cavity"\n[params]\nn = [1, 2]\nt = [0.0, 1.0]\n[chunks]\nn = 99\n')
     assert s.chunks == (2, 2)
+    assert s.chunk_overrides == {"n": 2}  # what the planner is given
+    assert parse_spec('model = "cavity"\n[params]\nn = [1, 2]\nt = [0.0, 1.0]\n').chunk_overrides == {}
 
 
 def test_hash_ignores_comments_but_not_values():

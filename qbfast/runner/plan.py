@@ -37,7 +37,8 @@ together.
 spec) fixes those dims' lengths as given (clipped to the dim); the other dims are planned as
 above around them. :attr:`Plan.warnings` holds one line, with figures, for an override layout
 that makes more than ``WARN_FILES`` (1e5) files per variable or files under ``WARN_FILE_BYTES``
-(4 KiB), where the layout planned without ``[chunks]`` would not.
+(4 KiB): the latter only where the layout planned without ``[chunks]`` has larger files (a
+tiny grid's files are small whatever the layout).
 """
 
 from __future__ import annotations
@@ -356,6 +357,11 @@ def _fmt_seconds(s: float) -> str:
     return f"{s:.3g} s"
 
 
+def _floor_text(threads: int) -> str:
+    return (f"min(max({PLATEAU_TASKS}, {TASKS_PER_THREAD} x {threads} threads), "
+            f"{MAX_TASKS:,})")
+
+
 def _layout(work: Work, threads: int) -> tuple[tuple[int, ...], str]:
     """The chunk shape and the reason line (rules 1-3, with ``work.chunks`` applied)."""
     n = work.evaluations
@@ -366,8 +372,7 @@ def _layout(work: Work, threads: int) -> tuple[tuple[int, ...], str]:
     n_legacy = math.prod(_grid(work.shape, legacy))
     if n_legacy <= floor_tasks:
         return legacy, (f"today's sizes: {n_legacy:,} task(s) <= {floor_tasks:,} "
-                        f"(max({PLATEAU_TASKS}, {TASKS_PER_THREAD} x {threads} threads)), "
-                        f"target {e0:,} evaluations per task")
+                        f"({_floor_text(threads)}), target {e0:,} evaluations per task")
     lo_s, hi_s = MIN_TASK_SECONDS * rate, MAX_TASK_SECONDS * rate
     if work.keep_series:
         memory = SERIES_TASK_BYTES // (8 * work.n_metrics)
@@ -384,21 +389,17 @@ def _layout(work: Work, threads: int) -> tuple[tuple[int, ...], str]:
                     f"{_fmt_seconds(files / rate)})")
     target = min(max(n / floor_tasks, float(e0)), aim)
     if target < aim:
-        why = (f"{floor_tasks:,} tasks (max({PLATEAU_TASKS}, {TASKS_PER_THREAD} x {threads} "
-               f"threads)) while tasks grow toward {why}")
+        why = f"{floor_tasks:,} tasks ({_floor_text(threads)}) while tasks grow toward {why}"
     if n / target > MAX_TASKS:
         target = n / MAX_TASKS
         why = f"at most {MAX_TASKS:,} tasks (tasks of {_fmt_seconds(target / rate)})"
     chunks = _split(work, max(1, math.ceil(target)), balanced=True)
-    for _ in range(64):  # floors and even splits can leave more tasks than MAX_TASKS
+    while True:  # floors and even splits can leave more tasks than MAX_TASKS
         n_tasks = math.prod(_grid(work.shape, chunks))
-        if n_tasks <= MAX_TASKS:
-            break
-        target *= n_tasks / MAX_TASKS * 1.01
-        wider = _split(work, max(1, math.ceil(target)), balanced=True)
-        if wider == chunks and target > n:
-            break  # the overrides fix the count
-        chunks = wider
+        if n_tasks <= MAX_TASKS or target >= n:
+            break  # (target >= n: one task, or as few as the overrides allow)
+        target = min(float(n), target * n_tasks / MAX_TASKS * 1.01)
+        chunks = _split(work, math.ceil(target), balanced=True)
     return chunks, why
 
 
@@ -423,7 +424,7 @@ def plan(work: Work, threads: int = DEFAULT_THREADS) -> Plan:
         planned = (f"without [chunks]: {free_tasks:,} files of "
                    f"{_fmt_bytes(free_small)}" + ("" if free_large == free_small else
                                                   f" to {_fmt_bytes(free_large)}"))
-        if n_tasks > WARN_FILES and n_tasks > free_tasks:
+        if n_tasks > WARN_FILES:
             warnings.append(f"[chunks] ({given}) makes {n_tasks:,} files per variable, more "
                             f"than {WARN_FILES:,} ({planned})")
         if smallest < WARN_FILE_BYTES and smallest < free_small:

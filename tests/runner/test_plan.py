@@ -93,6 +93,9 @@ def test_small_grids_keep_todays_chunks_by_hand():
     assert plan(work((8, 21, 61, 4001), n_metrics=15)).chunks == (1, 2, 61, 4001)
     # a long t is split into chunks of the target when it may be
     assert plan(work((2, 3_000_000), n_metrics=15)).chunks == (1, 559240)
+    # ... but not when a task must span all of t ([reduce] with series, or field "full")
+    assert plan(work((2, 3_000_000), n_metrics=15, whole_t=True)).chunks == (1, 3_000_000)
+    assert plan(work((2, 10**7), kernel="field_full", whole_t=True)).chunks == (1, 10**7)
     # field "full": target 2**21 / 4 = 524288 for 2 metrics, t whole: budget 524 = 200 x 2
     assert plan(work((50, 200, 1000), kernel="field_full", whole_t=True)).chunks == (2, 200, 1000)
     assert plan(work((2,))).chunks == (2,)
@@ -331,6 +334,16 @@ def test_overrides_that_make_many_small_files_warn_with_figures():
     # reduced-only: the reduced files are what is small
     r = plan(work((300, 400, 100), keep_series=False, chunks={"p0": 1, "p1": 1}))
     assert any("4 B raw" in line for line in r.warnings)
+
+
+def test_overrides_on_every_dim_are_kept_even_past_max_tasks():
+    p = plan(work((1000, 1000, 1000), chunks={"p0": 1, "p1": 1, "t": 1}))
+    assert p.chunks == (1, 1, 1) and p.n_tasks == 10**9
+    assert any("1,000,000,000 files per variable" in line for line in p.warnings)
+    q = plan(work((1000, 1000, 1000), chunks={"p0": 1, "t": 1}))  # p1 whole: as few as can be
+    assert q.chunks == (1, 1000, 1) and q.n_tasks == 10**6
+    r = plan(work((10**6, 1000, 100), chunks={"t": 1}))  # the swept dims grow to cut the count
+    assert r.chunks[-1] == 1 and r.n_tasks <= MAX_TASKS
 
 
 def test_huge_series_tasks_warn_about_memory():
