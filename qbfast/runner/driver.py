@@ -209,6 +209,9 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             print(f"qbfast: {spec.n_evaluations:,} points in {n_tasks:,} tasks ({todo:,} to "
                   f"run), about {_fmt_bytes(need)} on disk; starting on {where}",
                   file=progress, flush=True)
+            if state is None:
+                for warning in spec.plan().warnings:
+                    print(f"qbfast: warning: {warning}", file=progress, flush=True)
         with connect(client, scheduler, n_workers, threads_per_worker, connect_timeout,
                      progress, dashboard=dashboard) as c:
             if exists and overwrite:
