@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = available_cores()
     n_workers = args.workers or max(1, cores // args.threads_per_worker)
     tmp = Path(tempfile.mkdtemp(prefix="qbfast-bench-"))
+    rows: list[dict] = []  # -> bench/results/sweeps.json (docs/performance.md)
     print(f"cores {cores}; LocalCluster {n_workers} workers x {args.threads_per_worker} "
           f"threads; store codec {store.CODEC.to_dict()}")
     if args.codecs:
@@ -163,16 +164,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== {n:,} points {dict(zip(spec.dims, spec.shape))}, chunks {spec.chunks} "
                   f"({spec.n_chunks} tasks)")
             ds, t_mem = in_memory(spec)
+            size_row = {"table": "throughput", "points": n, "in_memory_points_per_s": n / t_mem}
+            rows.append(size_row)
             print(f"qbfast.sweep in memory     {t_mem:7.3f} s  {n / t_mem / 1e6:7.2f} M points/s"
                   f"  (client max RSS {_maxrss_mib():.0f} MiB)")
             t_zarr = plain_write(ds, spec, tmp / "plain.zarr", store.CODEC)
             b_zarr = du(tmp / "plain.zarr")
+            size_row["plain_to_zarr_points_per_s"] = n / t_zarr
             print(f"plain to_zarr (ceiling)    {t_zarr:7.3f} s  {n / t_zarr / 1e6:7.2f} M points/s"
                   f"  {b_zarr / n:.3f} bytes/point")
             if args.codecs and i == 0:
                 for label, codec in codecs().items():
                     t_c = min(plain_write(ds, spec, tmp / "codec.zarr", codec) for _ in range(3))
                     b_c = du(tmp / "codec.zarr")
+                    rows.append({"table": "codec", "points": n, "codec": label, "write_points_per_s": n / t_c,
+                                 "bytes_per_point": b_c / n})
                     print(f"  codec {label:<32} write {t_c:6.2f} s "
                           f"{n / t_c / 1e6:7.2f} M points/s  {b_c / n:.3f} bytes/point "
                           f"(ratio {8 * n / b_c:.2f})")
@@ -184,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
                 rspec, report, first, wall, rss = qbfast_run(
                     rtext, "bench", tmp / "run.zarr", n_workers, args.threads_per_worker)
                 b = report.bytes_on_disk
+                key = "reduce" if reduce else "series"
+                size_row.update({
+                    f"run_{key}_points_per_s": n / report.compute_s,
+                    f"run_{key}_first_points_per_s": n / first.compute_s,
+                    f"run_{key}_tasks": rspec.n_chunks, f"run_{key}_bytes_per_point": b / n,
+                    f"run_{key}_worker_max_rss_mib": max(rss)})
                 print(f"{label:<26} {report.compute_s:7.3f} s  "
                       f"{n / report.compute_s / 1e6:7.2f} M points/s computing, best of 3 "
                       f"(first run {n / first.compute_s / 1e6:.2f}, or {n / wall / 1e6:.2f} incl. "
@@ -195,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(tmp / "run.zarr")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    from bench._results import record
+
+    record("sweeps", argv, rows, notes=f"cavity grid n 8 x J1 21 x J2 61 x T, energy and "
+           f"ergotropy, float32 storage; LocalCluster {n_workers} workers x "
+           f"{args.threads_per_worker} threads; qbfast run: best of 3 runs on one cluster "
+           "(computing time), first run beside it")
     return 0
 
 
