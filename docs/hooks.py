@@ -6,6 +6,7 @@
   ``mkdocs build --strict`` fails instead of publishing a page without its figures.
 - ``<!-- qbfast-help: COMMAND -->`` becomes the ``--help`` text of ``qbfast COMMAND``, from the
   parser in ``qbfast/cli.py`` itself.
+- ``<!-- qbfast-table: models -->`` / ``metrics`` become the tables of ``qbfast.params``.
 """
 
 from __future__ import annotations
@@ -225,6 +226,30 @@ def command_help(command: str) -> str:
     return "```text\n" + text.rstrip() + "\n```"
 
 
+# ---- the tables of qbfast.params ----------------------------------------------------------
+
+TABLE_MARK = re.compile(r"<!--\s*qbfast-table:\s*(models|metrics)\s*-->")
+
+
+def params_table(which: str) -> str:
+    """The models' parameters or the metrics, from ``qbfast.params`` (the single source)."""
+    from qbfast.params import METRIC_LIST, MODELS
+
+    if which == "models":
+        lines = ["| model | parameter | default | units | meaning | allowed |",
+                 "|---|---|---|---|---|---|"]
+        for model in MODELS.values():
+            for p in model.parameters:
+                lines.append(f"| {model.name} | `{p.name}` | {p.default:g} | {p.units} | "
+                             f"{_cell(p.long_name)} | {_cell(p.allowed)} |")
+        return "\n".join(lines)
+    lines = ["| metric | units | name | definition |", "|---|---|---|---|"]
+    for m in METRIC_LIST:
+        lines.append(f"| `{m.name}` | {m.units} | {_cell(m.long_name)} | "
+                     f"{_cell(m.description)} |")
+    return "\n".join(lines)
+
+
 # ---- the hooks -------------------------------------------------------------------------------
 
 #: Pages written on other branches: listed in the nav after "Physics" once their file exists
@@ -251,4 +276,5 @@ def on_config(config: Any) -> Any:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     markdown = BENCH_MARK.sub(lambda m: render_bench(m.group(1)), markdown)
+    markdown = TABLE_MARK.sub(lambda m: params_table(m.group(1)), markdown)
     return HELP_MARK.sub(lambda m: command_help(m.group(1)), markdown)

@@ -182,3 +182,30 @@ def test_committed_bench_results_have_provenance():
         assert doc["machine"]["cores"] >= 1 and doc["machine"]["cpu_model"]
         assert {"qbfast", "numba", "numpy", "python"} <= set(doc["versions"])
         assert doc["figures"] and doc["date"]
+
+
+def test_pages_of_other_branches_join_the_nav_once_they_exist(tmp_path):
+    hooks = _hooks()
+    nav = [{"Home": "index.md"}, {"Physics": "physics.md"}, {"Performance": "performance.md"}]
+    config = {"nav": [dict(x) for x in nav], "docs_dir": str(tmp_path)}
+    assert hooks.on_config(config)["nav"] == nav  # neither file exists: nav unchanged
+    (tmp_path / "chargers.md").write_text("# Chargers\n")
+    got = hooks.on_config({"nav": [dict(x) for x in nav], "docs_dir": str(tmp_path)})["nav"]
+    assert [next(iter(x.values())) for x in got] == ["index.md", "physics.md", "chargers.md",
+                                                     "performance.md"]
+    listed = nav[:2] + [{"Chargers": "chargers.md"}] + nav[2:]
+    again = hooks.on_config({"nav": [dict(x) for x in listed], "docs_dir": str(tmp_path)})
+    assert again["nav"] == listed  # already in the nav: not added twice
+
+
+def test_parameter_and_metric_tables_list_every_entry():
+    from qbfast.params import METRIC_LIST, MODELS
+
+    hooks = _hooks()
+    models = hooks.on_page_markdown("<!-- qbfast-table: models -->", None, None, None)
+    for model in MODELS.values():
+        for p in model.parameters:
+            assert f"| {model.name} | `{p.name}` | {p.default:g} | {p.units} |" in models
+    metrics = hooks.params_table("metrics")
+    assert [line.split("|")[1].strip() for line in metrics.splitlines()[2:]] == [
+        f"`{m.name}`" for m in METRIC_LIST]
