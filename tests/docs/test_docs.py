@@ -73,7 +73,7 @@ def broken_links(path: Path) -> list[str]:
 def test_mkdocs_build_strict(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
                            "-f", str(ROOT / "mkdocs.yml"), "-d", str(tmp_path / "site")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     perf = (tmp_path / "site" / "performance" / "index.html").read_text()
     assert "<!-- bench:" not in perf and "python -m bench.kernels" in perf
@@ -93,7 +93,7 @@ def test_guide_python_examples_run(page, tmp_path, monkeypatch):
     for i, code in enumerate(blocks(page, "python")):
         if code.startswith(NOT_RUN):
             continue
-        exec(compile(code, f"{page.name}[python block {i}]", "exec"), namespace)
+        exec(compile(code, f"{page.name}[python block {i}]", "exec"), namespace)  # noqa: S102
 
 
 def test_guide_examples_exist_and_skips_say_why():
