@@ -209,3 +209,14 @@ def test_parameter_and_metric_tables_list_every_entry():
     metrics = hooks.params_table("metrics")
     assert [line.split("|")[1].strip() for line in metrics.splitlines()[2:]] == [
         f"`{m.name}`" for m in METRIC_LIST]
+
+
+def test_readme_starts_with_the_two_commands():
+    """The main job and the tests, exactly as CI and the issue state them."""
+    first = blocks(ROOT / "README.md", "bash")[0]
+    assert first.splitlines() == [
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && "
+        "qbfast run sweeps/default.toml",
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' && "
+        "python -m pytest",
+    ]
