@@ -214,9 +214,8 @@ def test_parameter_and_metric_tables_list_every_entry():
 def test_readme_starts_with_the_two_commands():
     """The main job and the tests, exactly as CI and the issue state them."""
     first = blocks(ROOT / "README.md", "bash")[0]
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
     assert first.splitlines() == [
-        "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && "
-        "qbfast run sweeps/default.toml",
-        "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' && "
-        "python -m pytest",
+        venv + "pip install -e . && qbfast run sweeps/default.toml",
+        venv + "pip install -e '.[test]' && python -m pytest",
     ]
