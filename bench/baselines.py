@@ -6,7 +6,7 @@ one fastest) and times t (T,), and writes the 15 metrics, in ``qbfast.params.MET
 order, into ``out`` of shape (15, P, T). ``tests/bench/test_baselines.py`` checks that the NumPy
 baselines agree with ``qbfast.sweep`` to 1e-8 abs / 1e-6 rel, so the timings compare equal work.
 
-Three families (physics: /work/shared/physics.md sections 1-5):
+Three families (physics: docs/physics.md sections 1-5):
 
 1. ``*_numpy``: the strongest NumPy-vectorized version we could write.
    - cavity: one batched ``numpy.linalg.eigh`` of the 4x4 sector Hamiltonian per point, phases
@@ -23,7 +23,7 @@ Three families (physics: /work/shared/physics.md sections 1-5):
    ``threads > 1`` runs chunks in a thread pool (NumPy releases the GIL in ufuncs).
 2. ``*_eigh``: a plain density-matrix version: build rho_B (P, T, 4, 4) complex, batched
    ``eigh`` for its spectrum (ergotropy, entropy, purity) and sqrt (concurrence from singular
-   values of sqrt(rho) (sy x sy) sqrt(rho)*, physics.md "numerical care"), partial traces and
+   values of sqrt(rho) (sy x sy) sqrt(rho)*, docs/physics.md "Numerical care"), partial traces and
    Pauli expectations with ``einsum``, batched ``eigvalsh`` of the cell states. The states come
    from the same propagation as 1.
 3. ``qutip_*``: QuTiP 5 ``sesolve`` per parameter point, either returning the states only, or
@@ -66,7 +66,7 @@ TINY = 1e-300  # log2(TINY) is finite and 0 * log2(TINY) == 0
 SQRT3 = math.sqrt(3.0)
 CHUNK = 1 << 15  # elements per temporary array in the NumPy baselines
 
-# Pauli matrices in the basis (|e>, |g>), sigma_z |e> = +|e> (physics.md section 1)
+# Pauli matrices in the basis (|e>, |g>), sigma_z |e> = +|e> (docs/physics.md section 1)
 SX = np.array([[0, 1], [1, 0]], dtype=complex)
 SY = np.array([[0, -1j], [1j, 0]], dtype=complex)
 SZ = np.array([[1, 0], [0, -1]], dtype=complex)

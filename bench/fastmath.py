@@ -52,7 +52,7 @@ def _best(fn, *args, repeats: int = 5) -> float:
     return min(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(0)
     n = 4_000_000
     x = rng.uniform(1e-3, 4.0, n)
@@ -67,6 +67,12 @@ def main() -> None:
     print(f"numba {numba.__version__}, 1 thread, {n:,} elements, best of 5")
     for name, seconds in rows:
         print(f"{name:24s} {seconds / n * 1e9:6.2f} ns/element")
+    # -> bench/results/fastmath.json, rendered on docs/performance.md
+    from bench._results import record
+
+    record("fastmath", argv, [{"function": name, "ns_per_element": sec / n * 1e9}
+                              for name, sec in rows],
+           notes=f"one thread, {n:,} elements, best of 5")
 
 
 if __name__ == "__main__":

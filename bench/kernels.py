@@ -488,6 +488,12 @@ def main(argv: list[str] | None = None) -> None:
     target("field-full: qbfast/QuTiP states-only >= 30x", ratio(full, "qutip") if full else None,
            30, "x")
     print(f"\ntotal benchmark time {time.perf_counter() - t_start:.1f} s")
+    # -> bench/results/kernels.json, rendered on docs/performance.md
+    from bench._results import record
+
+    record("kernels", argv, [{"case": k, "numba_threads": numba.get_num_threads(), **v}
+                             for k, v in results.items()], smoke=args.quick,
+           notes="points/s, all 15 metrics, float64", options=vars(args))
 
 
 if __name__ == "__main__":

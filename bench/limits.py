@@ -178,14 +178,21 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'model':8s} {'threads':>7s} {'kernel':>12s} {'compute only':>13s} "
           f"{'store ceiling':>14s} {'no overlap':>11s} {'NT ceiling':>12s}   "
           f"(M points/s; ns per point per thread)")
+    rows = []
     for model in args.models:
         for threads in sorted({1, cores}):
             r = measure(model, args.points, args.times, threads, args.repeats)
+            rows.append({"model": model, "threads": threads, **r})
             cells = [f"{r[k] / 1e6:7.1f} ({threads / r[k] * 1e9:4.1f})"
                      for k in ("kernel", "compute only", "store ceiling", "no overlap",
                                "NT ceiling")]
             print(f"{model:8s} {threads:7d} {cells[0]:>12s} {cells[1]:>13s} {cells[2]:>14s} "
                   f"{cells[3]:>11s} {cells[4]:>12s}")
+    # -> bench/results/limits.json, rendered on docs/performance.md
+    from bench._results import record
+
+    record("limits", argv, rows, notes=f"points/s, 15 float64 metrics, {args.points} parameter "
+           f"sets x {args.times} times, median of {args.repeats} interleaved rounds")
 
 
 if __name__ == "__main__":

@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = available_cores()
     n_workers = args.workers or max(1, cores // args.threads_per_worker)
     tmp = Path(tempfile.mkdtemp(prefix="qbfast-bench-"))
+    rows: list[dict] = []  # -> bench/results/sweeps.json (docs/performance.md)
     print(f"cores {cores}; LocalCluster {n_workers} workers x {args.threads_per_worker} "
           f"threads; grid {args.grid}")
     sizes = args.points if args.grid == "cavity8" else [0]
@@ -183,13 +184,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== {n:,} points {dict(zip(spec.dims, spec.shape))}, {m} metrics, chunks "
                   f"{spec.chunks} ({spec.n_chunks} tasks); default codec {spec_codec(spec)!r}")
             t_mem = None
+            size_row: dict = {"table": "throughput" if args.grid == "cavity8" else args.grid,
+                              "points": n, "metrics": m}
+            rows.append(size_row)
             if args.grid == "cavity8":
                 ds, t_mem = in_memory(spec)
+                size_row["in_memory_points_per_s"] = n / t_mem
                 print(f"qbfast.sweep in memory     {t_mem:7.3f} s  {n / t_mem / 1e6:7.2f} M "
                       f"points/s  (client max RSS {_maxrss_mib():.0f} MiB)")
                 del ds
             t_zarr = plain_write(spec, tmp / "plain.zarr")
             b_zarr = du(tmp / "plain.zarr")
+            size_row["plain_to_zarr_points_per_s"] = n / t_zarr
             shutil.rmtree(tmp / "plain.zarr")
             print(f"plain uncompressed zarr write (ceiling) {t_zarr:7.3f} s  "
                   f"{n / t_zarr / 1e6:7.2f} M points/s  {b_zarr / n:.3f} bytes/point")
@@ -203,6 +209,18 @@ def main(argv: list[str] | None = None) -> int:
                     rtext, "bench", tmp / "run.zarr", n_workers, args.threads_per_worker)
                 b = report.bytes_on_disk
                 vs_mem = f"x{t_mem / report.compute_s:.2f} of in-memory, " if t_mem else ""
+                if reduce or codec == "auto":
+                    key = "reduce" if reduce else "series"
+                    size_row.update({
+                        f"run_{key}_points_per_s": n / report.compute_s,
+                        f"run_{key}_first_points_per_s": n / first.compute_s,
+                        f"run_{key}_tasks": rspec.n_chunks, f"run_{key}_bytes_per_point": b / n,
+                        f"run_{key}_worker_max_rss_mib": max(rss)})
+                else:
+                    rows.append({"table": "codec", "points": n, "metrics": m, "codec": codec,
+                                 "run_points_per_s": n / report.compute_s,
+                                 "vs_uncompressed_ceiling": t_zarr / report.compute_s,
+                                 "bytes_per_point": b / n})
                 print(f"{label:<32} {report.compute_s:7.3f} s  "
                       f"{n / report.compute_s / 1e6:7.2f} M points/s computing, best of 3 "
                       f"(first run {n / first.compute_s / 1e6:.2f}, or {n / wall / 1e6:.2f} incl. "
@@ -213,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(tmp / "run.zarr")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    from bench._results import record
+
+    record("sweeps" if args.grid == "cavity8" else f"sweeps-{args.grid}", argv, rows,
+           notes=f"grid {args.grid}, float32 storage; LocalCluster {n_workers} workers x "
+                 f"{args.threads_per_worker} threads; qbfast run: best of 3 runs on one "
+                 "cluster (computing time), first run beside it; ceiling: a plain "
+                 "uncompressed zarr write of the same arrays")
     return 0
 
 

@@ -102,7 +102,7 @@ CAVITY = Model(
 MODELS: dict[str, Model] = {FIELD.name: FIELD, CAVITY.name: CAVITY}
 
 BATTERY_HAMILTONIANS: dict[str, str] = {
-    "interacting": "the model's battery Hamiltonian H_b (physics.md sections 2 and 3)",
+    "interacting": "the model's battery Hamiltonian H_b (docs/physics.md sections 2 and 3)",
     "bare": "the bare qubits H0 = (Delta/2)(s1z + s2z)",
 }
 
@@ -113,7 +113,7 @@ LOG_BASE = 2
 
 @dataclass(frozen=True)
 class Metric:
-    """One output metric (physics.md section 4)."""
+    """One output metric (docs/physics.md section 4)."""
 
     name: str
     units: str

@@ -1,4 +1,4 @@
-"""The steerable region: where I_ab or I_ba < 2 bits (physics.md section 4), lazily.
+"""The steerable region: where I_ab or I_ba < 2 bits (docs/physics.md section 4), lazily.
 
 A product state with its Bloch vector on an axis gives exactly 2, and rounding puts it a hair
 either side, so "steerable" means below ``2 - tol``.

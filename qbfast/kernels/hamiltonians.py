@@ -1,4 +1,4 @@
-"""Hamiltonians of both models (physics.md sections 2 and 3), basis (|ee>, |eg>, |ge>, |gg>).
+"""Hamiltonians of both models (docs/physics.md sections 2 and 3), basis (|ee>, |eg>, |ge>, |gg>).
 
 Both battery Hamiltonians, and the bare H0, have the form
 

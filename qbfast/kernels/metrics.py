@@ -1,4 +1,4 @@
-"""Every metric of physics.md section 4, in one place.
+"""Every metric of docs/physics.md section 4, in one place.
 
 All metrics are functions of a small *summary* of the two-qubit battery state rho_B, which each
 state route (:mod:`.states`: pure state, cavity X state) computes from its amplitudes. The
@@ -10,7 +10,7 @@ summary is stored row-wise in a (N_SUMMARY, block) array, one column per time:
 - ``SX, SY, SZ``: Bloch vector of cell b, s_i = <1 x s_i>;
 - ``CX, CY, CZ``: diagonal correlations c_i = <s_i x s_i>;
 - ``CONC``: Wootters concurrence of rho_B (computed by the route, which knows the state's
-  structure and gets it to ~1e-15, see physics.md section 4 "Numerical care").
+  structure and gets it to ~1e-15, see docs/physics.md section 4 "Numerical care").
 
 The cavity model's X state has its own, smaller summary (rows ``XS_*``, written by
 :func:`.states.xstate_summary`) and its own writer :func:`write_block_xstate`: with populations
@@ -153,7 +153,7 @@ def ergotropy(stored, r0, r1, r2, r3, d0, d1, d2, d3):
 @kernel
 def efficiency(work, stored, threshold):
     """Efficiency ergotropy / energy; NaN where energy <= threshold, the threshold being
-    1e-12 max(|Delta|, max |eig H_b|) (physics.md section 4)."""
+    1e-12 max(|Delta|, max |eig H_b|) (docs/physics.md section 4)."""
     return work / stored if stored > threshold else np.nan
 
 
@@ -218,7 +218,7 @@ def steering_joint(nx, ny, nz, sx, sy, sz, cx, cy, cz):
 
 @leaf
 def steering(joint, mx, my, mz):
-    """Entropic steering sum, bits (physics.md section 4, corrected eqs. 11/12):
+    """Entropic steering sum, bits (docs/physics.md section 4, corrected eqs. 11/12):
 
     H(sigma_i^b | sigma_i^a) = 1 + (1/2) sum_(+-) (1 +- n_i) log2(1 +- n_i)
                                  - (1/4) sum_(a,b) q log2 q,  q = 1 + a n_i + b s_i + a b c_i,
@@ -334,7 +334,7 @@ def write_block(out, slot, p, start, t, summary, n, delta, threshold, e_init, sp
 
 # --- the cavity model's X state ----------------------------------------------------------------
 #
-# rho_B = diag(p_ee, [[p_eg, coh], [coh*, p_ge]], p_gg) (physics.md section 3). The model is
+# rho_B = diag(p_ee, [[p_eg, coh], [coh*, p_ge]], p_gg) (docs/physics.md section 3). The model is
 # symmetric under exchanging the qubits and starts in |n,gg>, so c_eg = c_ge at all times
 # (.hamiltonians.fill_cavity_sector): p_eg = p_ge = coh = p_T / 2 with p_T = p_eg + p_ge, the
 # triplet population. Spectrum (p_gg, p_T, p_ee, 0); Bloch vectors (0, 0, n_z) for both cells
@@ -348,7 +348,7 @@ N_XSUMMARY = 10
 
 @kernel
 def concurrence_xstate(p_gg, p_t, p_ee):
-    """Wootters concurrence of the X state, 2 max(0, |coh| - sqrt(p_gg p_ee)) (physics.md
+    """Wootters concurrence of the X state, 2 max(0, |coh| - sqrt(p_gg p_ee)) (docs/physics.md
     section 4) with |coh| = p_T / 2: max(0, p_T - 2 sqrt(p_gg p_ee))."""
     return max(0.0, p_t - 2.0 * np.sqrt(p_gg * p_ee))
 
@@ -499,7 +499,7 @@ N_PSUMMARY = 6
 def steering_product(h_x, h_y, h_z):
     """Entropic steering sum of a product state, bits: the outcomes of sigma_i^a and sigma_i^b
     are independent, so H(sigma_i^b | sigma_i^a) = H(sigma_i^b) = h((1 + s_i)/2) and
-    I = sum_i h((1 + s_i)/2) (= physics.md section 4 with c_i = n_i s_i); equal for a->b and
+    I = sum_i h((1 + s_i)/2) (= docs/physics.md section 4 with c_i = n_i s_i); equal for a->b and
     b->a when both cells are in the same state. ``h_i`` = h((1 + s_i)/2)."""
     return h_x + h_y + h_z
 
