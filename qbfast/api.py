@@ -106,14 +106,17 @@ def sweep(model: str, t: Any, *, protocol: str | None = None,
     **params : model parameters; a scalar is fixed, a 1-D sequence of distinct values is a
         dimension. Dims are the swept parameters in the order given, then ``t``.
 
-    Raises ``ValueError`` (one line naming the argument) for bad input, and before allocating
-    anything when the request would need more than ``MEMORY_FRACTION`` of
-    :func:`available_memory` (the output and the parameter table, see ``_check_memory``):
-    such sweeps belong in ``qbfast run``, which writes chunks to disk.
-
     Returns
     -------
     xarray.Dataset with one float64 variable per metric, shape (*swept sizes, T).
+
+    Raises
+    ------
+    ValueError
+        One line naming the argument, for bad input; and, before allocating anything, when
+        the request would need more than ``MEMORY_FRACTION`` of ``available_memory()`` (the
+        output and the parameter table): such sweeps belong in ``qbfast run``, which writes
+        chunks to disk.
     """
     grid = Grid(model, t, protocol=protocol, battery_hamiltonian=battery_hamiltonian,
                 metrics=metrics, max_step=max_step, **params)
