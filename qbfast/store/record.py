@@ -220,7 +220,7 @@ def read_record(info: StoreInfo) -> Record:
     done[tasks] = True
     crc[tasks] = done_entries["crc"]
     peaks[tasks] = done_entries["peaks"]
-    return Record(done, crc, peaks, int(len(entries)), torn, journals)
+    return Record(done, crc, peaks, len(entries), torn, journals)
 
 
 def missing_files(info: StoreInfo, record: Record) -> np.ndarray:

@@ -1,0 +1,104 @@
+"""Helpers of the store and runner tests (tests/ is on pytest's pythonpath): create a store
+from a spec and write its tasks in this process, exactly as a worker does (``run_task``), and
+compare stores file by file."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from qbfast import store
+from qbfast.runner.driver import store_layout
+from qbfast.runner.spec import Spec
+from qbfast.runner.tasks import TaskContext, kernels_digest, run_task
+
+
+def create(spec: Spec, path: Path) -> store.StoreInfo:
+    store.create(store_layout(spec), path)
+    return store.open_info(path)
+
+
+def context(spec: Spec, path: Path, generation: int | None = None,
+            run_id: str = "0123456789ab", kernels: str | None = None) -> TaskContext:
+    info = store.open_info(path)
+    return TaskContext(spec=spec, chunks=info.chunks, path=str(path), store_id=info.store_id,
+                       generation=generation or store.next_generation(path), run_id=run_id,
+                       kernels=kernels or kernels_digest(), numba_threads={})
+
+
+def write_tasks(spec: Spec, path: Path, tasks: Iterable[int] | None = None,
+                **kw: object) -> TaskContext:
+    """Compute and write ``tasks`` (default: all) in this process, as workers do."""
+    ctx = context(spec, path, **kw)  # type: ignore[arg-type]
+    for t in (range(spec.n_chunks) if tasks is None else tasks):
+        run_task(int(t), ctx)
+    return ctx
+
+
+def data_files(path: Path) -> dict[str, bytes]:
+    """Every chunk file of the store's arrays (data variables and coordinates), by relative
+    path: what must be bit for bit the same in two runs of one spec. Metadata (zarr.json: store
+    id, creation time) and the bookkeeping group (journal names: run ids) are left out."""
+    out = {}
+    for p in sorted(Path(path).rglob("*")):
+        rel = p.relative_to(path).as_posix()
+        if (p.is_file() and p.name != "zarr.json" and not rel.startswith(store.META + "/")
+                and not p.name.endswith(".partial")):
+            out[rel] = p.read_bytes()
+    return out
+
+
+def tree_state(path: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``path`` with its size and mtime: to prove a store left untouched."""
+    return {p.relative_to(path).as_posix(): (p.lstat().st_size, p.lstat().st_mtime_ns)
+            for p in Path(path).rglob("*")}
+
+
+def n_recorded(path: Path) -> int:
+    """Tasks the completion record holds (0 if the store does not exist yet)."""
+    try:
+        info = store.open_info(path)
+    except store.StoreError:
+        return 0
+    return store.read_record(info).n_done
+
+
+def is_complete(path: Path) -> bool:
+    info = store.open_info(path)
+    record = store.read_record(info)
+    return (store.read_complete(info) is not None and bool(record.done.all())
+            and not len(store.missing_files(info, record)))
+
+
+def qbfast_proc(args: list[str], env: dict[str, str] | None = None,
+                **kw: object) -> subprocess.Popen:
+    """``python -m qbfast ARGS`` in its own session (so that a SIGKILL of its group takes its
+    local workers too)."""
+    return subprocess.Popen([sys.executable, "-m", "qbfast", *args],
+                            env={**os.environ, **(env or {})}, start_new_session=True,
+                            **kw)  # type: ignore[call-overload]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def one_error_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("qbfast: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+SCHEDULER_AT = re.compile(r"Scheduler at:\s+(tcp://127\.0\.0\.1:\d+)")
