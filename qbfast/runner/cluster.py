@@ -43,8 +43,10 @@ HOST_PORT_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})$")
 
 
-class ClusterError(RuntimeError):
-    """The cluster could not be reached or has no workers; the message is one line."""
+class ClusterError(ConnectionError):
+    """The cluster could not be reached (a bad address, no answer, no handshake) or has no
+    workers; the message is one line. A ConnectionError, hence an OSError, as the errors of
+    ``distributed.Client`` it replaces."""
 
 
 def check_address(address: object) -> str:
