@@ -131,7 +131,7 @@ def check_metric(ds: xr.Dataset, name: object, dim: str = TIME.name) -> str:
 
 def swept_dims(obj: xr.Dataset | xr.DataArray, dim: str = TIME.name) -> list[str]:
     """The dimensions other than time, in order."""
-    return [d for d in obj.dims if d != dim]
+    return [str(d) for d in obj.dims if d != dim]
 
 
 def parse_selection(items: Iterable[str] | None) -> dict[str, float]:

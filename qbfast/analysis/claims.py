@@ -125,7 +125,7 @@ def _coincide(ds: xr.Dataset, claim: int, a: str, kind_a: str, b: str, kind_b: s
     check.detail_name = "|dt|"
     y = ds[b]
     spread = y.max(dim) - y.min(dim)
-    check.trivial = spread <= ATOL + RTOL * np.abs(y).max(dim)
+    check.trivial = spread <= ATOL + RTOL * abs(y).max(dim)
     check.trivial_reason = f"{b} is constant along {dim}"
     return check
 
@@ -160,7 +160,7 @@ def _checks(ds: xr.Dataset, time_tol: float, steering_tol: float, charge_tol: fl
     elif "energy" not in ds.data_vars:
         check.skipped = _missing(ds, ("energy",))
     else:
-        ratio = ds["energy"].max(dim) / (2.0 * delta)
+        ratio = ds["energy"].max(dim) / (2.0 * (delta if delta is not None else 1.0))
         full = ratio >= 1.0 - charge_tol
         unit = np.abs(j2 - 1.0) <= 1e-9
         check.applies = xr.ones_like(ratio, dtype=bool)
@@ -240,7 +240,7 @@ def _worst(check: Check, detail: xr.DataArray, k: int) -> list[dict[str, float]]
     rows = []
     for flat in order:
         index = np.unravel_index(flat, check.applies.shape)
-        row = {d: detail[d].values[i].item() for d, i in zip(detail.dims, index)}
+        row = {str(d): detail[d].values[i].item() for d, i in zip(detail.dims, index)}
         row[check.detail_name] = float(check.detail.ravel()[flat])
         rows.append(row)
     return rows

@@ -101,12 +101,12 @@ def plot_metric(ds: xr.Dataset, y: str, *, x: str = TIME.name,
     if not rest:
         ax.plot(da[x].values, da.values)
     elif da.sizes[rest[0]] <= MAX_LINES:
-        hue = rest[0]
+        hue = str(rest[0])
         for value in da[hue].values:
             ax.plot(da[x].values, da.sel({hue: value}).values, label=f"{hue} = {value:g}")
         ax.legend(title=label(da[hue], hue), fontsize="small")
     else:
-        other = rest[0]
+        other = str(rest[0])
         mesh = ax.pcolormesh(da[x].values, da[other].values, da.transpose(other, x).values,
                              shading="auto")
         ax.figure.colorbar(mesh, ax=ax, label=label(da, y))
@@ -116,7 +116,9 @@ def plot_metric(ds: xr.Dataset, y: str, *, x: str = TIME.name,
         ax.set_ylabel(label(da, y))
     ax.set_title(_title(sub, ds.attrs), fontsize="medium")
     if out is not None:
-        ax.figure.savefig(out, dpi=120)
+        root = ax.get_figure(root=True)
+        assert root is not None  # an Axes always belongs to a Figure
+        root.savefig(out, dpi=120)
     return ax
 
 
