@@ -34,6 +34,7 @@ are printed with the measured values.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import platform
@@ -68,7 +69,7 @@ def cavity_params(n_points: int) -> dict[str, Any]:
 def field_params(n_points: int) -> dict[str, Any]:
     """About ``n_points`` parameter sets: A in [0.5, 2] times B in [0, 2] (g = 0.5), so the
     default Magnus step 0.02/max(|A|+|B|, ...) varies 4x across the grid."""
-    n_a = max(1, int(math.isqrt(max(n_points, 1))))
+    n_a = max(1, math.isqrt(max(n_points, 1)))
     n_b = max(1, n_points // n_a)
     return {"A": np.linspace(0.5, 2.0, n_a), "B": np.linspace(0.0, 2.0, n_b), "g": 0.5}
 
@@ -315,7 +316,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
         qcall, qout, n_p = qbfast_runner(case, params)
         qcall()
         eout = np.empty_like(qout)
-        fn = lambda: case.eigh_fn(table, t, eout)  # noqa: E731
+        fn = lambda: case.eigh_fn(table, t, eout)
         tm_e = Timer(fn, args.min_time)
         tm_q = Timer(qcall, args.min_time)
         interleaved([tm_q, tm_e], max(1, args.repeats // 2))
@@ -402,6 +403,143 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
     return [c for c in cases if c.name in args.models]
 
 
+# --------------------------------------------------------------------------------------------
+# cavity chargers in coherent and thermal states (issue 11)
+# --------------------------------------------------------------------------------------------
+
+CHARGER_NBARS = (1.0, 10.0, 100.0)
+
+
+def charger_params(charger: str, nbar: float, n_points: int) -> dict[str, Any]:
+    """``n_points`` parameter sets at one nbar: a J2 sweep (J1 = 0.75, off-resonant wa)."""
+    return {"nbar": nbar, "J2": np.linspace(0.0, 2.0, n_points), "J1": 0.75, "omega_a": 1.1}
+
+
+def qutip_charger_states(charger: str, nbar: float, t: np.ndarray, params: dict[str, float],
+                         with_metrics: bool) -> list[Any]:
+    """The brute force: the full Tavis-Cummings H on (Fock cutoff) x 2 qubits from QuTiP
+    operators, one diagonalization, every state (the thermal one a sum over its Fock
+    components), the cavity traced out; with ``with_metrics`` QuTiP's metric functions on
+    each rho_B. Cutoff: the kernel's window end + 12 (rho_B converged to < 1e-12,
+    tests/test_chargers_reference.py)."""
+    import qutip
+
+    from qbfast.kernels.chargers import sector_window
+    _, hi = sector_window(charger == "thermal", nbar)
+    dim = int(hi) + 12
+    iq = qutip.qeye(2)
+    a = qutip.tensor(qutip.destroy(dim), iq, iq)
+    sp = [qutip.tensor(qutip.qeye(dim), qutip.sigmap(), iq),
+          qutip.tensor(qutip.qeye(dim), iq, qutip.sigmap())]
+    sz = [qutip.tensor(qutip.qeye(dim), qutip.sigmaz(), iq),
+          qutip.tensor(qutip.qeye(dim), iq, qutip.sigmaz())]
+    sx = [qutip.tensor(qutip.qeye(dim), qutip.sigmax(), iq),
+          qutip.tensor(qutip.qeye(dim), iq, qutip.sigmax())]
+    sy = [qutip.tensor(qutip.qeye(dim), qutip.sigmay(), iq),
+          qutip.tensor(qutip.qeye(dim), iq, qutip.sigmay())]
+    d, j1, j2 = params["Delta"], params["J1"], params["J2"]
+    h = (params["omega_a"] * a.dag() * a
+         + params["omega_g"] * sum(s * a + s.dag() * a.dag() for s in sp)
+         + (d / 2) * (sz[0] + sz[1]) + d * (j1 * (sx[0] * sx[1] + sy[0] * sy[1])
+                                            + j2 * sz[0] * sz[1]))
+    energies, vecs = np.linalg.eigh(h.full())
+    gg = qutip.tensor(qutip.basis(2, 1), qutip.basis(2, 1))
+    if charger == "coherent":
+        kets = [(1.0, qutip.tensor(qutip.coherent(dim, np.sqrt(nbar), method="analytic"), gg))]
+    else:
+        pn = np.diag(qutip.thermal_dm(dim, nbar, method="analytic").full()).real
+        kets = [(p, qutip.tensor(qutip.basis(dim, k), gg)) for k, p in enumerate(pn) if p > 1e-30]
+    coeffs = [(p, vecs.conj().T @ k.full().ravel()) for p, k in kets]
+    hb_matrix = np.diag([d * (1 + j2), -j2 * d, -j2 * d, d * (j2 - 1)]).astype(complex)
+    hb_matrix[1, 2] = hb_matrix[2, 1] = 2 * j1 * d
+    hb = qutip.Qobj(hb_matrix, dims=[[2, 2], [2, 2]])
+    out = []
+    for tk in t:
+        phase = np.exp(-1j * energies * tk)
+        rho = 0
+        for p, c in coeffs:
+            psi = qutip.Qobj((vecs @ (phase * c)).reshape(-1, 1), dims=[[dim, 2, 2], [1, 1, 1]])
+            rho = rho + p * psi.ptrace([1, 2])
+        if with_metrics:
+            out.append((qutip.expect(hb, rho), qutip.entropy_vn(rho, base=2),
+                        qutip.entropy_vn(rho.ptrace(0), base=2), qutip.concurrence(rho),
+                        (rho * rho).tr(), rho.eigenenergies()))
+        else:
+            out.append(rho)
+    return out
+
+
+def bench_chargers(args: argparse.Namespace) -> dict[str, float]:
+    """Rows: coherent and thermal at nbar = 1, 10, 100 (API, reused out, all 15 metrics),
+    with the sectors per point and the time per (point, sector) per thread; the Fock kernel
+    at n = 10 on the same grid; the QuTiP brute force (states only, states + metrics) at
+    nbar = 10. Returns the rates by label."""
+    from qbfast.kernels.chargers import sector_window
+
+    threads = numba.get_num_threads()
+    t = np.linspace(0.0, args.charger_tmax, args.charger_times)
+    print(f"\n== cavity chargers (issue 11): {args.charger_points} parameter sets x "
+          f"{t.size} times, all 15 metrics, {threads} threads")
+    print(f"  {'case':<26}{'sectors':>9}{'points/s':>16}{'ns/(point,sector)/thread':>28}")
+    rates: dict[str, float] = {}
+
+    def timed(fn: Callable[[], Any]) -> float:
+        timer = Timer(fn, args.min_time)
+        interleaved([timer], args.repeats)
+        return timer.median
+
+    for charger in ("coherent", "thermal"):
+        for nbar in CHARGER_NBARS:
+            n_points = args.charger_points if not (charger == "thermal" and nbar >= 100) \
+                else max(1, args.charger_points // 8)
+            kw = charger_params(charger, nbar, n_points)
+            out = np.empty((N_METRICS, n_points, t.size))
+            qbfast.sweep("cavity", t[:2], charger=charger, **kw)  # compile / warm
+            seconds = timed(functools.partial(qbfast.sweep, "cavity", t, charger=charger,
+                                              out=out, **kw))
+            lo, hi = sector_window(charger == "thermal", nbar)
+            sectors = int(hi - lo + 1)
+            rate = n_points * t.size / seconds
+            rates[f"{charger} nbar={nbar:g}"] = rate
+            per = threads / rate / sectors * 1e9
+            rates[f"{charger} nbar={nbar:g} ns per sector"] = per
+            print(f"  {charger + f' nbar={nbar:g}':<26}{sectors:>9}{fmt_rate(rate):>16}"
+                  f"{per:>28.2f}")
+    kw = {"n": 10, "J2": np.linspace(0.0, 2.0, args.charger_points), "J1": 0.75, "omega_a": 1.1}
+    out = np.empty((N_METRICS, args.charger_points, t.size))
+    seconds = timed(lambda: qbfast.sweep("cavity", t, out=out, **kw))
+    rates["fock n=10"] = args.charger_points * t.size / seconds
+    print(f"  {'fock n=10':<26}{1:>9}{fmt_rate(rates['fock n=10']):>16}")
+    if not args.skip_qutip:
+        t_q = t[: args.charger_qutip_times]
+        base = {"J1": 0.75, "J2": 0.5, "omega_g": 1.0, "omega_a": 1.1, "Delta": 1.0}
+        for charger in ("coherent", "thermal"):
+            for with_metrics in (False, True):
+                label = f"QuTiP {charger} nbar=10 " + ("states+metrics" if with_metrics
+                                                        else "states")
+                t0 = time.perf_counter()
+                qutip_charger_states(charger, 10.0, t_q, base, with_metrics)
+                rate = t_q.size / (time.perf_counter() - t0)
+                rates[label] = rate
+                print(f"  {label:<40}{fmt_rate(rate):>16}   (1 parameter set x {t_q.size} "
+                      "times, cutoff = window end + 12)")
+    return rates
+
+
+def charger_targets(r: dict[str, float], target: Callable[[str, float | None, float, str],
+                                                         None]) -> None:
+    """The issue's charger targets from :func:`bench_chargers`' rates."""
+    target("coherent nbar=10 >= 2 M points/s", r.get("coherent nbar=10"), 2e6, "rate")
+    target("thermal nbar=10 >= 0.5 M points/s", r.get("thermal nbar=10"), 0.5e6, "rate")
+    for c in ("coherent", "thermal"):
+        a, b = r.get(f"{c} nbar=100 ns per sector"), r.get(f"{c} nbar=10 ns per sector")
+        target(f"{c}: 1.5 x (ns/sector at 100) / (at 10) >= 1", 1.5 * b / a if a else None, 1.0,
+               "x")
+        q = r.get(f"QuTiP {c} nbar=10 states")
+        target(f"{c} nbar=10: qbfast/QuTiP states-only >= 300x",
+               r[f"{c} nbar=10"] / q if q else None, 300, "x")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.kernels", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -440,6 +578,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-numpy", action="store_true")
     p.add_argument("--skip-eigh", action="store_true")
     p.add_argument("--skip-qutip", action="store_true")
+    p.add_argument("--skip-chargers", action="store_true", help="skip the charger rows")
+    p.add_argument("--charger-points", type=int, default=32,
+                   help="parameter sets per charger row (thermal nbar=100: 1/8 of them)")
+    p.add_argument("--charger-times", type=int, default=512)
+    p.add_argument("--charger-tmax", type=float, default=10.0)
+    p.add_argument("--charger-qutip-times", type=int, default=16)
     args = p.parse_args(argv)
     if args.quick:
         args.cavity_points, args.cavity_times = 16, 64
@@ -449,6 +593,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.qutip_points, args.qutip_full_points = 1, 1
         args.cavity_tmax = args.field_tmax = 2.0
         args.repeats, args.qutip_repeats, args.min_time = 2, 1, 0.0
+        args.charger_points, args.charger_times, args.charger_qutip_times = 4, 32, 2
     return args
 
 
@@ -467,6 +612,7 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for case in build_cases(args):
         results[case.name] = bench_case(case, args)
+    chargers = {} if args.skip_chargers else bench_chargers(args)
 
     print("\n== targets from the issue (2 cores, float64, 15 metrics); measured, not asserted"
           + ("  [--quick sizes: overhead-bound, not representative]" if args.quick else ""))
@@ -480,13 +626,15 @@ def main(argv: list[str] | None = None) -> None:
 
     cav = results.get("cavity", {})
     full = results.get("field-full", {})
-    ratio = lambda r, k: r["qbfast"] / r[k] if k in r else None  # noqa: E731
+    ratio = lambda r, k: r["qbfast"] / r[k] if k in r else None
     target("cavity: qbfast >= 100 M points/s (API, reused out)", cav.get("qbfast"), 100e6, "rate")
     target("cavity: qbfast/strongest numpy >= 20x", ratio(cav, "numpy") if cav else None, 20, "x")
     target("cavity: qbfast/QuTiP states-only >= 1000x", ratio(cav, "qutip") if cav else None,
            1000, "x")
     target("field-full: qbfast/QuTiP states-only >= 30x", ratio(full, "qutip") if full else None,
            30, "x")
+    if chargers:
+        charger_targets(chargers, target)
     print(f"\ntotal benchmark time {time.perf_counter() - t_start:.1f} s")
     # -> bench/results/kernels.json, rendered on docs/performance.md
     from bench._results import record

@@ -85,7 +85,7 @@ def _check_out(out: object, expected: tuple[int, ...]) -> np.ndarray:
     return out
 
 
-def sweep(model: str, t: Any, *, protocol: str | None = None,
+def sweep(model: str, t: Any, *, protocol: str | None = None, charger: str | None = None,
           battery_hamiltonian: str = "interacting", metrics: Sequence[str] | None = None,
           out: np.ndarray | None = None, max_step: float | None = None,
           **params: Any) -> xr.Dataset:
@@ -97,6 +97,9 @@ def sweep(model: str, t: Any, *, protocol: str | None = None,
     t : 1-D increasing times >= 0.
     protocol : field only: "drive" (default, closed form eq. 16) or "full" (H_a(t) + H_b,
         4th-order Magnus). Must be left unset for the cavity.
+    charger : cavity only: the charger's initial state, "fock" (default: |n>, integer ``n``),
+        "coherent" or "thermal" (mean photon number ``nbar`` >= 0), physics.md section 7.
+        Must be left unset for the field.
     battery_hamiltonian : "interacting" (the model's H_b, default) or "bare" (H0).
     metrics : names from ``qbfast.METRICS`` (default: all 15).
     out : optional reusable float64 C-contiguous buffer of shape (n_metrics, *dims sizes, T);
@@ -119,7 +122,7 @@ def sweep(model: str, t: Any, *, protocol: str | None = None,
         chunks to disk.
     """
     grid = Grid(model, t, protocol=protocol, battery_hamiltonian=battery_hamiltonian,
-                metrics=metrics, max_step=max_step, **params)
+                metrics=metrics, max_step=max_step, charger=charger, **params)
     expected = (len(grid.metrics), *grid.shape)
     if out is not None:
         out = _check_out(out, expected)

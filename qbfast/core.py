@@ -16,15 +16,18 @@ import numpy as np
 import xarray as xr
 
 from ._version import __version__
+from .kernels.chargers import coherent_grid, thermal_grid
 from .kernels.grid import cavity_grid, field_drive_grid, field_full_grid
+from .kernels.reduced_chargers import reduced_coherent_grid, reduced_thermal_grid
 from .kernels.reduced_grid import (
     reduced_cavity_grid,
     reduced_field_drive_grid,
     reduced_field_full_grid,
 )
-from .params import LOG_BASE, METRIC_INDEX, N_METRICS, TIME, Model
+from .params import LOG_BASE, METRIC_INDEX, N_METRICS, TIME, Model, Parameter
 from .validate import (
     check_battery_hamiltonian,
+    check_charger,
     check_max_step,
     check_metrics,
     check_model,
@@ -52,21 +55,29 @@ class Grid:
 
     def __init__(self, model: str, t: Any, *, protocol: str | None = None,
                  battery_hamiltonian: str = "interacting", metrics: Sequence[str] | None = None,
-                 max_step: float | None = None, **params: Any) -> None:
+                 max_step: float | None = None, charger: str | None = None,
+                 **params: Any) -> None:
         self.model: Model = check_model(model)
         self.protocol = check_protocol(self.model, protocol)
+        #: the charger state (cavity: "fock", "coherent" or "thermal"; None for the field)
+        self.charger = check_charger(self.model, charger)
         self.battery_hamiltonian = check_battery_hamiltonian(battery_hamiltonian)
         self.metrics = check_metrics(metrics)
         self.max_step = check_max_step(max_step)
         if max_step is not None and self.protocol != "full":
             raise ValueError("max_step: only used by model 'field' with protocol 'full'")
         self.t = check_times(t)
-        checked = check_parameters(self.model, params)
+        checked = check_parameters(self.model, params, self.charger)
         self.swept: dict[str, np.ndarray] = {k: v for k, v in checked.items() if isinstance(v, np.ndarray)}
-        self.fixed: dict[str, float] = self.model.defaults
+        self.fixed: dict[str, float] = {p.name: p.default for p in self.parameters}
         self.fixed.update({k: v for k, v in checked.items() if not isinstance(v, np.ndarray)})
         for k in self.swept:
             del self.fixed[k]
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        """This request's model parameters in kernel order (those of its charger)."""
+        return self.model.parameters_for(self.charger)
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -84,7 +95,7 @@ class Grid:
     def parameter_table(self) -> np.ndarray:
         """(n_points, n_params) float64, columns in the model's parameter order, the last swept
         parameter varying fastest (C order of ``shape[:-1]``)."""
-        names = self.model.parameter_names
+        names = [p.name for p in self.parameters]
         table = np.empty((self.n_points, len(names)))
         mesh = np.meshgrid(*self.swept.values(), indexing="ij") if self.swept else []
         swept_cols = dict(zip(self.swept, mesh))
@@ -101,6 +112,7 @@ class Grid:
             "model_description": self.model.description,
             "protocol": self.protocol if self.protocol is not None else "none",
             "battery_hamiltonian": self.battery_hamiltonian,
+            "charger": self.charger if self.charger is not None else "none",
             "log_base": LOG_BASE,
             "qbfast_version": __version__,
         }
@@ -140,10 +152,11 @@ class Grid:
 
     @property
     def kernel(self) -> str:
-        """Which kernel of :mod:`qbfast.kernels.grid` computes this request: "cavity",
-        "field_drive" or "field_full"."""
+        """Which kernel computes this request: "cavity", "field_drive" or "field_full" of
+        :mod:`qbfast.kernels.grid`, or "cavity_coherent" / "cavity_thermal" of
+        :mod:`qbfast.kernels.chargers`."""
         if self.model.name == "cavity":
-            return "cavity"
+            return "cavity" if self.charger == "fock" else f"cavity_{self.charger}"
         return "field_drive" if self.protocol == "drive" else "field_full"
 
     def compute(self, out: np.ndarray) -> None:
@@ -154,6 +167,10 @@ class Grid:
         kernel = self.kernel
         if kernel == "cavity":
             cavity_grid(table, self.t, bare, slot, out, threads)
+        elif kernel == "cavity_coherent":
+            coherent_grid(table, self.t, bare, slot, out, threads)
+        elif kernel == "cavity_thermal":
+            thermal_grid(table, self.t, bare, slot, out, threads)
         elif kernel == "field_drive":
             field_drive_grid(table, self.t, bare, slot, out, threads)
         else:
@@ -169,6 +186,10 @@ class Grid:
         kernel = self.kernel
         if kernel == "cavity":
             reduced_cavity_grid(table, self.t, bare, slot, threads, *work)
+        elif kernel == "cavity_coherent":
+            reduced_coherent_grid(table, self.t, bare, slot, threads, *work)
+        elif kernel == "cavity_thermal":
+            reduced_thermal_grid(table, self.t, bare, slot, threads, *work)
         elif kernel == "field_drive":
             reduced_field_drive_grid(table, self.t, bare, slot, threads, *work)
         else:
@@ -180,7 +201,7 @@ class Grid:
         swept = {name: values[s] for (name, values), s in zip(self.swept.items(), slices)}
         return Grid(self.model.name, self.t[slices[-1]], protocol=self.protocol,
                     battery_hamiltonian=self.battery_hamiltonian, metrics=self.metrics,
-                    max_step=self.max_step, **swept, **self.fixed)
+                    max_step=self.max_step, charger=self.charger, **swept, **self.fixed)
 
     def empty_output(self) -> np.ndarray:
         return np.empty((len(self.metrics), *self.shape))

@@ -38,28 +38,73 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class Charger:
+    """One initial state of the cavity charger (physics.md section 7) and the parameter that
+    sets it. The parameter takes the place (the kernel column) of the default charger's."""
+
+    name: str
+    description: str
+    parameter: Parameter
+
+
+@dataclass(frozen=True)
 class Model:
-    """A battery model: its parameters (in kernel order) and field protocols."""
+    """A battery model: its parameters (in kernel order, for the default charger), field
+    protocols and charger states (the first one is the default; empty = no charger choice)."""
 
     name: str
     description: str
     parameters: tuple[Parameter, ...]
     protocols: tuple[str, ...] = ()  # first one is the default; empty = no protocol choice
     default_protocol: str | None = None
+    chargers: tuple[Charger, ...] = ()
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.parameters)
 
     def parameter(self, name: str) -> Parameter:
+        """The parameter ``name`` of any charger."""
         for p in self.parameters:
             if p.name == name:
                 return p
+        for c in self.chargers:
+            if c.parameter.name == name:
+                return c.parameter
         raise KeyError(name)
 
     @property
     def defaults(self) -> dict[str, float]:
         return {p.name: p.default for p in self.parameters}
+
+    # ---- charger states -----------------------------------------------------------------
+    @property
+    def charger_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.chargers)
+
+    @property
+    def default_charger(self) -> str | None:
+        return self.chargers[0].name if self.chargers else None
+
+    def charger(self, name: str) -> Charger:
+        for c in self.chargers:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def parameters_for(self, charger: str | None) -> tuple[Parameter, ...]:
+        """The parameters of ``charger`` in kernel order: the default charger's parameter
+        replaced, in its column, by ``charger``'s (None: the model's default charger)."""
+        if not self.chargers or charger is None or charger == self.default_charger:
+            return self.parameters
+        own = self.charger(charger).parameter
+        default = self.chargers[0].parameter.name
+        return tuple(own if p.name == default else p for p in self.parameters)
+
+    def chargers_of(self, name: str) -> tuple[str, ...]:
+        """The chargers that have parameter ``name`` (all of them for a shared parameter)."""
+        return tuple(c.name for c in self.chargers
+                     if name in (p.name for p in self.parameters_for(c.name)))
 
 
 #: The energy unit (see the module docstring); ``TIME`` and power derive from it.
@@ -83,19 +128,30 @@ FIELD = Model(
     default_protocol="drive",
 )
 
+_N_PHOTONS = Parameter("n", 7, "1", "initial cavity photon number", integer=True, minimum=1)
+_NBAR = Parameter("nbar", 1.0, "1", "mean photon number of the charger", minimum=0.0)
+
 CAVITY = Model(
     name="cavity",
     description=(
         "Heisenberg qubit pair charged by a cavity mode (Tavis-Cummings, rotating wave), "
-        "initial state |n, g, g>, exact in the 4-state excitation sector"
+        "battery starting in |g, g>; the charger in a Fock state |n> (exact in the 4-state "
+        "excitation sector) or a coherent or thermal state (exact sums over sectors)"
     ),
     parameters=(
-        Parameter("n", 7, "1", "initial cavity photon number", integer=True, minimum=1),
+        _N_PHOTONS,
         Parameter("J1", 1.0, "1", "XY exchange coupling (in units of Delta)"),
         Parameter("J2", 1.0, "1", "ZZ anisotropy (in units of Delta)"),
         Parameter("omega_g", 1.0, _E, "qubit-cavity coupling"),
         Parameter("omega_a", 1.0, _E, "cavity frequency"),
         Parameter("Delta", 1.0, _E, "qubit level splitting"),
+    ),
+    chargers=(
+        Charger("fock", "Fock state |n> (physics.md section 3)", _N_PHOTONS),
+        Charger("coherent", "coherent state |alpha>, alpha = sqrt(nbar) real: Poisson "
+                "weights with the coherences between sectors (physics.md section 7)", _NBAR),
+        Charger("thermal", "thermal state, p_n = nbar^n / (1 + nbar)^(n + 1) "
+                "(physics.md section 7)", _NBAR),
     ),
 )
 

@@ -52,6 +52,26 @@ def check_protocol(model: Model, protocol: object) -> str | None:
     return protocol
 
 
+def check_charger(model: Model, charger: object) -> str | None:
+    """Return the charger state to use (the model's default when None; None for a model
+    without a charger choice)."""
+    if not model.chargers:
+        if charger is not None:
+            raise ValueError(
+                f"charger: the {model.name!r} model has no charger choice (got {charger!r}); "
+                "leave charger unset"
+            )
+        return None
+    if charger is None:
+        return model.default_charger
+    if not isinstance(charger, str) or charger not in model.charger_names:
+        raise ValueError(
+            f"charger: unknown charger {charger!r} for model {model.name!r}; "
+            f"allowed: {_choices(model.charger_names)}"
+        )
+    return charger
+
+
 def check_battery_hamiltonian(value: object) -> str:
     if not isinstance(value, str) or value not in BATTERY_HAMILTONIANS:
         raise ValueError(
@@ -184,12 +204,21 @@ def check_times(t: object) -> np.ndarray:
     return arr
 
 
-def check_parameters(model: Model, params: dict[str, object]) -> dict[str, float | np.ndarray]:
-    """Check every given parameter; unknown names are refused."""
-    allowed = model.parameter_names
+def check_parameters(model: Model, params: dict[str, object],
+                     charger: str | None = None) -> dict[str, float | np.ndarray]:
+    """Check every given parameter; unknown names, and parameters of another charger than
+    ``charger`` (None: the model's default), are refused."""
+    allowed = tuple(p.name for p in model.parameters_for(charger))
     checked: dict[str, float | np.ndarray] = {}
     for name, value in params.items():
         if name not in allowed:
+            owners = model.chargers_of(name)
+            if owners:
+                mine = charger if charger is not None else model.default_charger
+                raise ValueError(
+                    f"{name}: belongs to charger {_choices(owners)} of model {model.name!r}, "
+                    f"not to charger {mine!r}; allowed: {_choices(allowed)}"
+                )
             raise ValueError(
                 f"{name}: unknown parameter for model {model.name!r}; allowed: {_choices(allowed)}"
             )

@@ -9,6 +9,8 @@ Format (see the README)::
     model = "cavity"                      # "field" | "cavity"            (required)
     protocol = "drive"                    # field only: "drive" | "full"
     battery_hamiltonian = "interacting"   # or "bare"
+    charger = "coherent"                  # cavity only: "fock" (default, n) | "coherent" |
+                                          # "thermal" (nbar under [params])
     metrics = ["energy", "ergotropy"]     # default: all
     dtype = "float32"                     # storage dtype, default "float64"
     codec = "auto"                        # "auto" | "zstd" | "blosc-lz4" | "none" (+ crc32c)
@@ -49,12 +51,18 @@ from ..core import Grid
 from ..params import METRICS, TIME
 from ..reduce import REDUCTIONS
 from ..store.layout import CODECS
-from ..validate import check_metrics, check_model, check_parameters, check_times
+from ..validate import (
+    check_charger,
+    check_metrics,
+    check_model,
+    check_parameters,
+    check_times,
+)
 from .plan import DEFAULT_THREADS, Plan, Work, plan
 
 #: Top-level keys of a spec and what they hold (used in the "allowed" part of messages).
-TOP_KEYS = ("model", "protocol", "battery_hamiltonian", "metrics", "dtype", "description",
-            "max_step", "params", "chunks", "reduce", "codec")
+TOP_KEYS = ("model", "protocol", "battery_hamiltonian", "charger", "metrics", "dtype",
+            "description", "max_step", "params", "chunks", "reduce", "codec")
 RANGE_KEYS = ("start", "stop", "num")
 REDUCE_KEYS = ("over", "stats", "keep_series")
 #: Most values along one dimension (a range's ``num`` or a list's length): 10**7 values are
@@ -159,7 +167,7 @@ class Spec:
         fixed = {k: v for k, v in g.fixed.items()}
         return Grid(g.model.name, g.t[slices[-1]], protocol=g.protocol,
                     battery_hamiltonian=g.battery_hamiltonian, metrics=g.metrics,
-                    max_step=g.max_step, **swept, **fixed)
+                    max_step=g.max_step, charger=g.charger, **swept, **fixed)
 
     # ---- stored variables -----------------------------------------------------------------
     @property
@@ -199,7 +207,10 @@ class Spec:
         """Everything that determines the stored data and layout (not comments or key order
         of scalars): two specs with the same canonical form make identical stores."""
         g = self.grid
+        # the charger only where it is not the default, so that existing specs keep their hash
+        charger = {} if g.charger in (None, g.model.default_charger) else {"charger": g.charger}
         return {
+            **charger,
             "format": 1,
             "model": g.model.name,
             "protocol": g.protocol,
@@ -300,7 +311,7 @@ def _build(doc: dict[str, Any], *, name: str, source: str, text: str) -> Spec:
     if "model" not in doc:
         raise _fail(source, "model", "missing; allowed: 'field', 'cavity'")
     model = check_model(doc["model"])
-    for key in ("protocol", "battery_hamiltonian", "dtype", "description"):
+    for key in ("protocol", "battery_hamiltonian", "charger", "dtype", "description"):
         if key in doc and not isinstance(doc[key], str):
             raise _fail(source, key, f"expected a string, got {doc[key]!r}")
     if "metrics" in doc and not isinstance(doc["metrics"], list):
@@ -326,12 +337,15 @@ def _build(doc: dict[str, Any], *, name: str, source: str, text: str) -> Spec:
                                                    "{ start, stop, num }, got a scalar")
     try:
         t = check_times(t_value)
-        check_parameters(model, values)
+        charger = check_charger(model, doc.get("charger"))
+        check_parameters(model, values, charger)
     except ValueError as e:
-        raise SpecError(f"{source}: params.{e}") from None
+        prefix = "" if str(e).startswith("charger:") else "params."
+        raise SpecError(f"{source}: {prefix}{e}") from None
     grid = Grid(model.name, t, protocol=doc.get("protocol"),
                 battery_hamiltonian=doc.get("battery_hamiltonian", "interacting"),
-                metrics=doc.get("metrics"), max_step=doc.get("max_step"), **values)
+                metrics=doc.get("metrics"), max_step=doc.get("max_step"), charger=charger,
+                **values)
 
     # [reduce]
     reduce = _reduce(source, doc.get("reduce"), grid)
