@@ -38,7 +38,7 @@ from numba.extending import intrinsic
 from bench.baselines import parameter_table
 from bench.kernels import cavity_params, field_params
 from qbfast.kernels._jit import _OPTIONS
-from qbfast.kernels.grid import T_BLOCK, cavity_grid, field_drive_grid
+from qbfast.kernels.grid import ROUTE_AUTO, T_BLOCK, cavity_grid, field_drive_grid
 from qbfast.params import N_METRICS
 
 _opts = {k: v for k, v in _OPTIONS.items() if k != "cache"}
@@ -124,8 +124,8 @@ def _runner(model: str, table: np.ndarray, t: np.ndarray, threads: int) -> Calla
     slot = np.arange(N_METRICS, dtype=np.int64)
     out = np.empty((N_METRICS, table.shape[0], t.size))
     if model == "cavity":
-        return lambda: cavity_grid(table, t, False, slot, out, threads)
-    return lambda: field_drive_grid(table, t, False, slot, out, threads)
+        return lambda: cavity_grid(table, t, False, slot, out, threads, ROUTE_AUTO)
+    return lambda: field_drive_grid(table, t, False, slot, out, threads, ROUTE_AUTO)
 
 
 def _rates(fns: dict[str, tuple[Callable[[], None], int]], repeats: int) -> dict[str, float]:
