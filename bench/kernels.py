@@ -5,6 +5,9 @@ How to run (from the repository root, with the project's virtual environment act
     python -m bench.kernels            # full run, about 1-3 minutes on 2 cores (load dependent)
     python -m bench.kernels --quick    # small smoke run, a few seconds
     python -m bench.kernels --help     # grid sizes, repeats, which models, QuTiP options
+    python -m bench.kernels --route staged   # qbfast rows in one block route (default auto)
+    python -m bench.kernels --routes   # staged vs fused points/s per number of metrics: the
+                                       # measurement behind qbfast.kernels.grid's thresholds
 
 What it measures. A *point* is one (parameter set, time) pair with all 15 metrics of
 physics.md section 4 computed, so a grid of P parameter sets and T times is P*T points. For each
@@ -49,7 +52,16 @@ import numpy as np
 
 import qbfast
 from bench import baselines as bl
-from qbfast.params import METRIC_LIST, N_METRICS
+from qbfast.core import Grid
+from qbfast.kernels.grid import (
+    CAVITY_FUSED_MIN_METRICS,
+    DRIVE_FUSED_MIN_METRICS,
+    LOG_METRICS,
+    ROUTES,
+    _cavity_fused,
+    _drive_fused,
+)
+from qbfast.params import METRIC_INDEX, METRIC_LIST, N_METRICS
 
 METRIC_NAMES = [m.name for m in METRIC_LIST]
 
@@ -254,11 +266,17 @@ def print_table(title: str, rows: list[Row], main_rate: float) -> None:
 # one model
 # --------------------------------------------------------------------------------------------
 
-def qbfast_runner(case: Case, params: dict[str, Any]) -> tuple[Callable[[], Any], np.ndarray, int]:
-    """A closure calling qbfast.sweep with a reused out buffer; the buffer as (15, P, T)."""
+def qbfast_runner(case: Case, params: dict[str, Any], route: str = "auto"
+                  ) -> tuple[Callable[[], Any], np.ndarray, int]:
+    """A closure calling qbfast.sweep with a reused out buffer (``route`` other than "auto":
+    ``Grid.compute(out, route=route)``, the sweep's kernel call); the buffer as (15, P, T)."""
     table, sizes = bl.parameter_table(case.model, params)
     out = np.empty((N_METRICS, *sizes, case.t.size))
     kw = {**case.sweep_kwargs(), **params}
+    if route != "auto":
+        grid = Grid(case.model, case.t, **kw)
+        flat = out.reshape(N_METRICS, grid.n_points, case.t.size)
+        return (lambda: grid.compute(flat, route=route)), flat, grid.n_points
 
     def call() -> Any:
         return qbfast.sweep(case.model, case.t, out=out, **kw)
@@ -276,7 +294,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
     # main grid: qbfast and the strongest NumPy, interleaved
     params = case.params(case.sizes["main"])
     table, _ = bl.parameter_table(case.model, params)
-    qcall, qout, n_main = qbfast_runner(case, params)
+    qcall, qout, n_main = qbfast_runner(case, params, args.route)
     qcall()  # compile (or load from cache) and touch the buffer
     timers = [Timer(qcall, args.min_time)]
     ref = qout.copy()
@@ -297,7 +315,9 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
     interleaved(timers, args.repeats)
     main_rate = n_main * n_t / timers[0].median
     rates["qbfast"] = main_rate
-    rows.append(Row("qbfast.sweep (public API, reused out=)", n_main, n_t, timers[0].median, None,
+    label = ("qbfast.sweep (public API, reused out=)" if args.route == "auto"
+             else f"qbfast Grid.compute(route={args.route!r})")
+    rows.append(Row(label, n_main, n_t, timers[0].median, None,
                     f"(reference; {numba.get_num_threads()} threads)"))
     best = 0.0
     for label, tm, nout in numpy_variants:
@@ -312,7 +332,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
     if case.eigh_fn is not None and not args.skip_eigh:
         params = case.params(case.sizes["eigh"])
         table, _ = bl.parameter_table(case.model, params)
-        qcall, qout, n_p = qbfast_runner(case, params)
+        qcall, qout, n_p = qbfast_runner(case, params, args.route)
         qcall()
         eout = np.empty_like(qout)
         fn = lambda: case.eigh_fn(table, t, eout)  # noqa: E731
@@ -339,7 +359,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
         for key, label in (("qutip", "states only"), ("qutip_full", "+ QuTiP metric functions")):
             params = case.params(case.sizes[key])
             table, _ = bl.parameter_table(case.model, params)
-            qcall, qout, n_p = qbfast_runner(case, params)
+            qcall, qout, n_p = qbfast_runner(case, params, args.route)
             qcall()
             tm_q = Timer(qcall, args.min_time)
             samples, result = [], None
@@ -365,6 +385,59 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
     print_table(title, rows, main_rate)
     sys.stdout.flush()
     return rates
+
+
+# --------------------------------------------------------------------------------------------
+# the two block routes (--routes)
+# --------------------------------------------------------------------------------------------
+
+#: Metric orders whose prefixes are the metric sets of ``--routes``: "log first" puts a metric
+#: that needs the logarithms (entropy_battery) first, so every prefix holds one (the cavity's
+#: "auto" takes the fused route only then); "log last" holds none in its first 10.
+ROUTE_ORDERS = {
+    "log first": ("entropy_battery",
+                  *(m for m in METRIC_NAMES if METRIC_INDEX[m] not in LOG_METRICS),
+                  *(m for m in METRIC_NAMES
+                    if METRIC_INDEX[m] in LOG_METRICS and m != "entropy_battery")),
+    "log last": (*(m for m in METRIC_NAMES if METRIC_INDEX[m] not in LOG_METRICS),
+                 *(m for m in METRIC_NAMES if METRIC_INDEX[m] in LOG_METRICS)),
+}
+
+
+def bench_routes(args: argparse.Namespace) -> None:
+    """Points/s of the staged and the fused route (``Grid.compute(out, route=...)``) for 1..15
+    requested metrics, on the cavity and field "drive" grids of ``--route-points`` parameter
+    sets (times as the main run), both routes timed in interleaved rounds; the fused/staged
+    ratio is what CAVITY_FUSED_MIN_METRICS / DRIVE_FUSED_MIN_METRICS are read from. A point =
+    (parameter set, time) with the requested metrics only."""
+    cases = [c for c in build_cases(args) if c.name in ("cavity", "field-drive")]
+    thresholds = {"cavity": CAVITY_FUSED_MIN_METRICS, "field-drive": DRIVE_FUSED_MIN_METRICS}
+    choose = {"cavity": _cavity_fused, "field-drive": _drive_fused}
+    for case in cases:
+        params = case.params(args.route_points)
+        print(f"\n== {case.name}: route staged vs fused, t = linspace({case.t[0]:g}, "
+              f"{case.t[-1]:g}, {case.t.size}), grid {describe(params)}; auto: fused from "
+              f"{thresholds[case.name]} metrics"
+              + (" with a log metric among them" if case.name == "cavity" else ""))
+        head = (f"{'metric order':<10} {'n':>3} {'staged points/s':>16} {'fused points/s':>15} "
+                f"{'fused/staged':>13} {'auto takes':>11}")
+        print(head)
+        print("-" * len(head))
+        for order, names in ROUTE_ORDERS.items():
+            for n in range(1, len(names) + 1):
+                grid = Grid(case.model, case.t, metrics=names[:n], **case.sweep_kwargs(),
+                            **params)
+                points = grid.n_points * grid.t.size
+                out = np.empty((n, grid.n_points, grid.t.size))
+                timers = {route: Timer(lambda route=route: grid.compute(out, route=route),
+                                       args.min_time) for route in ("staged", "fused")}
+                interleaved(list(timers.values()), args.repeats)
+                staged, fused = (points / timers[r].median for r in ("staged", "fused"))
+                slot = grid.kernel_inputs()[2]
+                auto = "fused" if choose[case.name](slot, ROUTES["auto"]) else "staged"
+                print(f"{order:<10} {n:>3} {fmt_rate(staged):>16} {fmt_rate(fused):>15} "
+                      f"{fmt_ratio(fused / staged):>13} {auto:>11}")
+                sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,6 +513,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-numpy", action="store_true")
     p.add_argument("--skip-eigh", action="store_true")
     p.add_argument("--skip-qutip", action="store_true")
+    p.add_argument("--route", choices=list(ROUTES), default="auto",
+                   help="block route of qbfast's cavity and field-drive kernels; other than "
+                        "auto, qbfast's rows call Grid.compute(out, route=ROUTE)")
+    p.add_argument("--routes", action="store_true",
+                   help="instead of the comparison: staged vs fused points/s for 1..15 "
+                        "metrics (the measurement behind the route thresholds)")
+    p.add_argument("--route-points", type=int, default=256,
+                   help="parameter sets of the --routes grids")
     args = p.parse_args(argv)
     if args.quick:
         args.cavity_points, args.cavity_times = 16, 64
@@ -449,6 +530,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.qutip_points, args.qutip_full_points = 1, 1
         args.cavity_tmax = args.field_tmax = 2.0
         args.repeats, args.qutip_repeats, args.min_time = 2, 1, 0.0
+        args.route_points = 16
     return args
 
 
@@ -458,6 +540,13 @@ def main(argv: list[str] | None = None) -> None:
         numba.set_num_threads(args.threads)
     t_start = time.perf_counter()
     qbfast.sweep("cavity", [0.0, 1.0])  # start the threading layer for the machine line
+    if args.routes:
+        print("qbfast block routes (python -m bench.kernels --routes); points/s = parameter "
+              "sets x times / s, requested metrics only, float64, median of "
+              f"{args.repeats} interleaved rounds")
+        print(machine_line())
+        bench_routes(args)
+        return
     print("qbfast kernel benchmark (python -m bench.kernels); points = parameter sets x times, "
           "all 15 metrics, float64")
     print(machine_line())
