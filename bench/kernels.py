@@ -37,6 +37,7 @@ are printed with the measured values.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import platform
@@ -80,7 +81,7 @@ def cavity_params(n_points: int) -> dict[str, Any]:
 def field_params(n_points: int) -> dict[str, Any]:
     """About ``n_points`` parameter sets: A in [0.5, 2] times B in [0, 2] (g = 0.5), so the
     default Magnus step 0.02/max(|A|+|B|, ...) varies 4x across the grid."""
-    n_a = max(1, int(math.isqrt(max(n_points, 1))))
+    n_a = max(1, math.isqrt(max(n_points, 1)))
     n_b = max(1, n_points // n_a)
     return {"A": np.linspace(0.5, 2.0, n_a), "B": np.linspace(0.0, 2.0, n_b), "g": 0.5}
 
@@ -205,6 +206,7 @@ def machine_line() -> str:
                     break
     except OSError:  # pragma: no cover
         pass
+    layer: str
     try:
         layer = numba.threading_layer()
     except ValueError:
@@ -307,7 +309,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
         for th in threads:
             nout = np.empty_like(qout)
             kw = {"threads": th} if case.numpy_threads_ok else {}
-            fn = (lambda nout=nout, kw=kw: case.numpy_fn(table, t, nout, **kw))
+            fn = functools.partial(case.numpy_fn, table, t, nout, **kw)
             fn()
             numpy_variants.append((f"{th} thread{'s' if th > 1 else ''}", Timer(fn, args.min_time),
                                    nout))
@@ -335,8 +337,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
         qcall, qout, n_p = qbfast_runner(case, params, args.route)
         qcall()
         eout = np.empty_like(qout)
-        fn = lambda: case.eigh_fn(table, t, eout)  # noqa: E731
-        tm_e = Timer(fn, args.min_time)
+        tm_e = Timer(functools.partial(case.eigh_fn, table, t, eout), args.min_time)
         tm_q = Timer(qcall, args.min_time)
         interleaved([tm_q, tm_e], max(1, args.repeats // 2))
         rows.append(Row("numpy batched eigh on rho_B (4x4 per point)", n_p, n_t, tm_e.median,
@@ -352,6 +353,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
         def states_fn(tab: np.ndarray, times: np.ndarray = t) -> list[list[Any]]:
             if case.model == "cavity":
                 return bl.qutip_cavity_states(tab, times, opts)
+            assert case.protocol is not None  # the field model's cases name their protocol
             return bl.qutip_field_states(tab, times, case.protocol, opts)
 
         # warm up QuTiP (imports, solver set-up) on one point and a few times
@@ -374,6 +376,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
             if key == "qutip":
                 dev = energy_dev(bl.qutip_energy(case.model, table, states), qout[0])
             else:
+                assert result is not None  # computed in every round
                 dev = max_dev(result, qout)
             rows.append(Row(f"qutip sesolve {label}", n_p, n_t, sec, n_p * n_t / tm_q.median,
                             dev))
@@ -404,6 +407,11 @@ ROUTE_ORDERS = {
 }
 
 
+def _route_timer(grid: Grid, out: np.ndarray, route: str, min_time: float) -> Timer:
+    """A Timer of ``grid.compute(out, route=route)``."""
+    return Timer(lambda: grid.compute(out, route=route), min_time)
+
+
 def bench_routes(args: argparse.Namespace) -> None:
     """Points/s of the staged and the fused route (``Grid.compute(out, route=...)``) for 1..15
     requested metrics, on the cavity and field "drive" grids of ``--route-points`` parameter
@@ -429,8 +437,8 @@ def bench_routes(args: argparse.Namespace) -> None:
                             **params)
                 points = grid.n_points * grid.t.size
                 out = np.empty((n, grid.n_points, grid.t.size))
-                timers = {route: Timer(lambda route=route: grid.compute(out, route=route),
-                                       args.min_time) for route in ("staged", "fused")}
+                timers = {route: _route_timer(grid, out, route, args.min_time)
+                          for route in ("staged", "fused")}
                 interleaved(list(timers.values()), args.repeats)
                 staged, fused = (points / timers[r].median for r in ("staged", "fused"))
                 slot = grid.kernel_inputs()[2]

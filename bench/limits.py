@@ -1,8 +1,8 @@
 """What limits the in-memory kernels: ``python -m bench.limits``.
 
 For the cavity kernel and the field "drive" kernel (all 15 metrics, float64, the main grids of
-``bench.kernels``, same parameters: 1024 parameter sets x 2048 times, a 252 MB output), with one thread and with
-all threads, it prints points per second of
+``bench.kernels``, same parameters: 1024 parameter sets x 2048 times, a 252 MB output), with
+one thread and with all threads, it prints points per second of
 
 - ``kernel``: the grid kernel of ``qbfast.kernels.grid`` writing the large output (what
   ``qbfast.sweep(..., out=)`` runs, without the API's validation and Dataset construction);
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--models", nargs="+", default=["cavity", "drive"], choices=["cavity", "drive"])
     args = p.parse_args(argv)
-    cores = numba.config.NUMBA_NUM_THREADS
+    cores = numba.get_num_threads()  # all threads: nothing has set fewer yet
     print(f"qbfast kernel limits (python -m bench.limits): {args.points} x {args.times} points, "
           f"15 float64 metrics ({15 * 8} bytes per point), T_BLOCK = {T_BLOCK}, median of "
           f"{args.repeats} interleaved rounds")

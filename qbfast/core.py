@@ -62,7 +62,8 @@ class Grid:
             raise ValueError("max_step: only used by model 'field' with protocol 'full'")
         self.t = check_times(t)
         checked = check_parameters(self.model, params)
-        self.swept: dict[str, np.ndarray] = {k: v for k, v in checked.items() if isinstance(v, np.ndarray)}
+        self.swept: dict[str, np.ndarray] = {k: v for k, v in checked.items()
+                                             if isinstance(v, np.ndarray)}
         self.fixed: dict[str, float] = self.model.defaults
         self.fixed.update({k: v for k, v in checked.items() if not isinstance(v, np.ndarray)})
         for k in self.swept:

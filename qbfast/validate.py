@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
+from typing import TypeGuard
 
 import numpy as np
 
@@ -47,7 +48,8 @@ def check_protocol(model: Model, protocol: object) -> str | None:
 def check_battery_hamiltonian(value: object) -> str:
     if not isinstance(value, str) or value not in BATTERY_HAMILTONIANS:
         raise ValueError(
-            f"battery_hamiltonian: unknown value {value!r}; allowed: {_choices(BATTERY_HAMILTONIANS)}"
+            f"battery_hamiltonian: unknown value {value!r}; "
+            f"allowed: {_choices(BATTERY_HAMILTONIANS)}"
         )
     return value
 
@@ -71,7 +73,7 @@ def check_metrics(metrics: object) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _is_real_number(x: object) -> bool:
+def _is_real_number(x: object) -> TypeGuard[numbers.Real]:
     return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
@@ -80,7 +82,7 @@ def check_value(param: Parameter, value: object, what: str | None = None) -> flo
     label = what or param.name
     if not _is_real_number(value):
         raise ValueError(f"{label}: expected {param.allowed}, got {value!r}")
-    x = float(value)  # type: ignore[arg-type]
+    x = float(value)
     if not math.isfinite(x):
         raise ValueError(f"{label}: expected {param.allowed}, got {value!r} (not finite)")
     if param.integer and x != math.floor(x):
@@ -98,7 +100,7 @@ def _all_valid_floats(param: Parameter, value: object) -> np.ndarray | None:
     if numeric.dtype.kind not in "iuf" or numeric.ndim != 1 or numeric.size == 0:
         return None
     x = numeric.astype(np.float64)
-    ok = np.isfinite(x).all()
+    ok = bool(np.isfinite(x).all())
     if param.integer:
         ok = ok and bool(np.all(x == np.floor(x)))
     if param.minimum is not None:
@@ -110,7 +112,8 @@ def check_parameter(param: Parameter, value: object) -> float | np.ndarray:
     """A fixed value (returns float) or a 1-D sequence of distinct values (returns an array)."""
     if _is_real_number(value):
         return check_value(param, value)
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") and not isinstance(value, np.ndarray):
+    if isinstance(value, (str, bytes)) or (not hasattr(value, "__len__")
+                                           and not isinstance(value, np.ndarray)):
         raise ValueError(
             f"{param.name}: expected a scalar or a 1-D sequence of values, each {param.allowed}; "
             f"got {value!r}"
@@ -146,7 +149,7 @@ def check_times(t: object) -> np.ndarray:
         raise ValueError("t: is empty; give at least one time >= 0")
     if not np.all(np.isfinite(arr)):
         raise ValueError("t: all times must be finite")
-    if np.any(arr < TIME.minimum):
+    if np.any(arr < (TIME.minimum or 0.0)):
         raise ValueError(f"t: times must be >= 0, got minimum {arr.min()!r}")
     if arr.size > 1 and not np.all(np.diff(arr) > 0):
         raise ValueError("t: times must be strictly increasing")

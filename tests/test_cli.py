@@ -49,6 +49,7 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # a local Dask cluster
 def test_run_local_cluster_default_store_summary_rerun_and_overwrite(spec_file, tmp_path,
                                                                      monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -143,6 +144,7 @@ def test_missing_spec_and_store(tmp_path, capsys):
     assert "no such store" in _one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow  # a subprocess
 def test_console_error_has_no_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('model = "cavity"\n[params]\nn = [0]\nt = [0.0]\n')

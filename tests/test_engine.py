@@ -21,6 +21,8 @@ from qbfast import store
 from qbfast.runner.driver import DEBUG_DELAY_ENV, chunk_task, execute
 from qbfast.runner.spec import load_spec
 
+pytestmark = pytest.mark.slow  # every test runs a Dask cluster (SIGKILL, resume)
+
 distributed = pytest.importorskip("distributed")
 
 SPEC = """

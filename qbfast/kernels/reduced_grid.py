@@ -6,9 +6,10 @@ One driver per kernel of :mod:`.grid` (not one taking the model as an argument):
 compiles the kernel it calls into itself, and field "full" alone takes ~30 s to compile.
 
 Common arguments: ``params`` (P, n_params), ``t``, ``bare``, ``slot`` and ``route`` (the
-cavity and field "drive" drivers) as for the kernels of :mod:`.grid`; ``block_rows``: points per block; ``buffer``: float64 scratch of at least
-M * ``block_rows`` * T (M = ``wanted.shape[0]``, the metrics computed); ``wanted``, ``index``
-(3, M, P), ``value`` (3, M, P): as for :func:`.reductions.reduce_rows`, point p at row p.
+cavity and field "drive" drivers) as for the kernels of :mod:`.grid`; ``block_rows``: points
+per block; ``buffer``: float64 scratch of at least M * ``block_rows`` * T (M =
+``wanted.shape[0]``, the metrics computed); ``wanted``, ``index`` (3, M, P), ``value``
+(3, M, P): as for :func:`.reductions.reduce_rows`, point p at row p.
 Blocks do not change the results: every point is computed and reduced on its own.
 """
 

@@ -5,7 +5,8 @@ one loop, taken when many metrics are requested) and the staged ones (``_cavity_
 ``_drive_block``: summary rows, then one loop per metric) must agree exactly, for every metric,
 both accountings and any set of requested metrics; the grid kernels take the route as an
 argument (``route``: "auto", "staged", "fused"), and every route gives the same numbers (the
-``route`` fixture of tests/kernels/conftest.py runs those tests once per route). (The physics is checked against QuTiP in tests/test_reference_qutip.py.)
+``route`` fixture of tests/kernels/conftest.py runs those tests once per route). (The physics
+is checked against QuTiP in tests/test_reference_qutip.py.)
 """
 
 from __future__ import annotations
@@ -220,5 +221,5 @@ def test_bad_route_is_one_line_naming_the_choices(bad):
     message = str(err.value)
     assert message == f"route: must be one of 'auto', 'staged', 'fused', got {bad!r}"
     assert (out == -3.0).all()
-    with pytest.raises(ValueError, match="^route: must be one of 'auto', 'staged', 'fused'"):
+    with pytest.raises(ValueError, match=r"^route: must be one of 'auto', 'staged', 'fused'"):
         _reduced(grid, bad)
