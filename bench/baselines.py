@@ -494,7 +494,7 @@ def magnus_states(table: np.ndarray, t: np.ndarray, max_step: np.ndarray | float
         for k in range(n_t):
             span = t[k] - t_now
             if span > 0.0:
-                n_sub = int(math.ceil(span / h_max))
+                n_sub = math.ceil(span / h_max)
                 h = span / n_sub
                 for s in range(n_sub):
                     t0 = t_now + s * h
@@ -746,7 +746,7 @@ def qutip_battery(model: str, row: np.ndarray, bare: bool, ops: dict[str, Any]):
     return h + 0.25 * g * (ops["exch"] + ops["pairs"][2])
 
 
-def _field_coefficient(t: float, A: float, B: float, omega: float) -> float:  # noqa: N803
+def _field_coefficient(t: float, A: float, B: float, omega: float) -> float:
     return 0.5 * (A * math.cos(omega * t) + B)
 
 

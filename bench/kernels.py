@@ -5,6 +5,9 @@ How to run (from the repository root, with the project's virtual environment act
     python -m bench.kernels            # full run, about 1-3 minutes on 2 cores (load dependent)
     python -m bench.kernels --quick    # small smoke run, a few seconds
     python -m bench.kernels --help     # grid sizes, repeats, which models, QuTiP options
+    python -m bench.kernels --route staged   # qbfast rows in one block route (default auto)
+    python -m bench.kernels --routes   # staged vs fused points/s per number of metrics: the
+                                       # measurement behind qbfast.kernels.grid's thresholds
 
 What it measures. A *point* is one (parameter set, time) pair with all 15 metrics of
 physics.md section 4 computed, so a grid of P parameter sets and T times is P*T points. For each
@@ -50,7 +53,16 @@ import numpy as np
 
 import qbfast
 from bench import baselines as bl
-from qbfast.params import METRIC_LIST, N_METRICS
+from qbfast.core import Grid
+from qbfast.kernels.grid import (
+    CAVITY_FUSED_MIN_METRICS,
+    DRIVE_FUSED_MIN_METRICS,
+    LOG_METRICS,
+    ROUTES,
+    _cavity_fused,
+    _drive_fused,
+)
+from qbfast.params import METRIC_INDEX, METRIC_LIST, N_METRICS
 
 METRIC_NAMES = [m.name for m in METRIC_LIST]
 
@@ -194,6 +206,7 @@ def machine_line() -> str:
                     break
     except OSError:  # pragma: no cover
         pass
+    layer: str
     try:
         layer = numba.threading_layer()
     except ValueError:
@@ -255,11 +268,17 @@ def print_table(title: str, rows: list[Row], main_rate: float) -> None:
 # one model
 # --------------------------------------------------------------------------------------------
 
-def qbfast_runner(case: Case, params: dict[str, Any]) -> tuple[Callable[[], Any], np.ndarray, int]:
-    """A closure calling qbfast.sweep with a reused out buffer; the buffer as (15, P, T)."""
+def qbfast_runner(case: Case, params: dict[str, Any], route: str = "auto"
+                  ) -> tuple[Callable[[], Any], np.ndarray, int]:
+    """A closure calling qbfast.sweep with a reused out buffer (``route`` other than "auto":
+    ``Grid.compute(out, route=route)``, the sweep's kernel call); the buffer as (15, P, T)."""
     table, sizes = bl.parameter_table(case.model, params)
     out = np.empty((N_METRICS, *sizes, case.t.size))
     kw = {**case.sweep_kwargs(), **params}
+    if route != "auto":
+        grid = Grid(case.model, case.t, **kw)
+        flat = out.reshape(N_METRICS, grid.n_points, case.t.size)
+        return (lambda: grid.compute(flat, route=route)), flat, grid.n_points
 
     def call() -> Any:
         return qbfast.sweep(case.model, case.t, out=out, **kw)
@@ -277,7 +296,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
     # main grid: qbfast and the strongest NumPy, interleaved
     params = case.params(case.sizes["main"])
     table, _ = bl.parameter_table(case.model, params)
-    qcall, qout, n_main = qbfast_runner(case, params)
+    qcall, qout, n_main = qbfast_runner(case, params, args.route)
     qcall()  # compile (or load from cache) and touch the buffer
     timers = [Timer(qcall, args.min_time)]
     ref = qout.copy()
@@ -290,7 +309,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
         for th in threads:
             nout = np.empty_like(qout)
             kw = {"threads": th} if case.numpy_threads_ok else {}
-            fn = (lambda nout=nout, kw=kw: case.numpy_fn(table, t, nout, **kw))
+            fn = functools.partial(case.numpy_fn, table, t, nout, **kw)
             fn()
             numpy_variants.append((f"{th} thread{'s' if th > 1 else ''}", Timer(fn, args.min_time),
                                    nout))
@@ -298,7 +317,9 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
     interleaved(timers, args.repeats)
     main_rate = n_main * n_t / timers[0].median
     rates["qbfast"] = main_rate
-    rows.append(Row("qbfast.sweep (public API, reused out=)", n_main, n_t, timers[0].median, None,
+    label = ("qbfast.sweep (public API, reused out=)" if args.route == "auto"
+             else f"qbfast Grid.compute(route={args.route!r})")
+    rows.append(Row(label, n_main, n_t, timers[0].median, None,
                     f"(reference; {numba.get_num_threads()} threads)"))
     best = 0.0
     for label, tm, nout in numpy_variants:
@@ -313,11 +334,10 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
     if case.eigh_fn is not None and not args.skip_eigh:
         params = case.params(case.sizes["eigh"])
         table, _ = bl.parameter_table(case.model, params)
-        qcall, qout, n_p = qbfast_runner(case, params)
+        qcall, qout, n_p = qbfast_runner(case, params, args.route)
         qcall()
         eout = np.empty_like(qout)
-        fn = lambda: case.eigh_fn(table, t, eout)
-        tm_e = Timer(fn, args.min_time)
+        tm_e = Timer(functools.partial(case.eigh_fn, table, t, eout), args.min_time)
         tm_q = Timer(qcall, args.min_time)
         interleaved([tm_q, tm_e], max(1, args.repeats // 2))
         rows.append(Row("numpy batched eigh on rho_B (4x4 per point)", n_p, n_t, tm_e.median,
@@ -333,6 +353,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
         def states_fn(tab: np.ndarray, times: np.ndarray = t) -> list[list[Any]]:
             if case.model == "cavity":
                 return bl.qutip_cavity_states(tab, times, opts)
+            assert case.protocol is not None  # the field model's cases name their protocol
             return bl.qutip_field_states(tab, times, case.protocol, opts)
 
         # warm up QuTiP (imports, solver set-up) on one point and a few times
@@ -340,7 +361,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
         for key, label in (("qutip", "states only"), ("qutip_full", "+ QuTiP metric functions")):
             params = case.params(case.sizes[key])
             table, _ = bl.parameter_table(case.model, params)
-            qcall, qout, n_p = qbfast_runner(case, params)
+            qcall, qout, n_p = qbfast_runner(case, params, args.route)
             qcall()
             tm_q = Timer(qcall, args.min_time)
             samples, result = [], None
@@ -355,6 +376,7 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
             if key == "qutip":
                 dev = energy_dev(bl.qutip_energy(case.model, table, states), qout[0])
             else:
+                assert result is not None  # computed in every round
                 dev = max_dev(result, qout)
             rows.append(Row(f"qutip sesolve {label}", n_p, n_t, sec, n_p * n_t / tm_q.median,
                             dev))
@@ -366,6 +388,64 @@ def bench_case(case: Case, args: argparse.Namespace) -> dict[str, float]:
     print_table(title, rows, main_rate)
     sys.stdout.flush()
     return rates
+
+
+# --------------------------------------------------------------------------------------------
+# the two block routes (--routes)
+# --------------------------------------------------------------------------------------------
+
+#: Metric orders whose prefixes are the metric sets of ``--routes``: "log first" puts a metric
+#: that needs the logarithms (entropy_battery) first, so every prefix holds one (the cavity's
+#: "auto" takes the fused route only then); "log last" holds none in its first 10.
+ROUTE_ORDERS = {
+    "log first": ("entropy_battery",
+                  *(m for m in METRIC_NAMES if METRIC_INDEX[m] not in LOG_METRICS),
+                  *(m for m in METRIC_NAMES
+                    if METRIC_INDEX[m] in LOG_METRICS and m != "entropy_battery")),
+    "log last": (*(m for m in METRIC_NAMES if METRIC_INDEX[m] not in LOG_METRICS),
+                 *(m for m in METRIC_NAMES if METRIC_INDEX[m] in LOG_METRICS)),
+}
+
+
+def _route_timer(grid: Grid, out: np.ndarray, route: str, min_time: float) -> Timer:
+    """A Timer of ``grid.compute(out, route=route)``."""
+    return Timer(lambda: grid.compute(out, route=route), min_time)
+
+
+def bench_routes(args: argparse.Namespace) -> None:
+    """Points/s of the staged and the fused route (``Grid.compute(out, route=...)``) for 1..15
+    requested metrics, on the cavity and field "drive" grids of ``--route-points`` parameter
+    sets (times as the main run), both routes timed in interleaved rounds; the fused/staged
+    ratio is what CAVITY_FUSED_MIN_METRICS / DRIVE_FUSED_MIN_METRICS are read from. A point =
+    (parameter set, time) with the requested metrics only."""
+    cases = [c for c in build_cases(args) if c.name in ("cavity", "field-drive")]
+    thresholds = {"cavity": CAVITY_FUSED_MIN_METRICS, "field-drive": DRIVE_FUSED_MIN_METRICS}
+    choose = {"cavity": _cavity_fused, "field-drive": _drive_fused}
+    for case in cases:
+        params = case.params(args.route_points)
+        print(f"\n== {case.name}: route staged vs fused, t = linspace({case.t[0]:g}, "
+              f"{case.t[-1]:g}, {case.t.size}), grid {describe(params)}; auto: fused from "
+              f"{thresholds[case.name]} metrics"
+              + (" with a log metric among them" if case.name == "cavity" else ""))
+        head = (f"{'metric order':<10} {'n':>3} {'staged points/s':>16} {'fused points/s':>15} "
+                f"{'fused/staged':>13} {'auto takes':>11}")
+        print(head)
+        print("-" * len(head))
+        for order, names in ROUTE_ORDERS.items():
+            for n in range(1, len(names) + 1):
+                grid = Grid(case.model, case.t, metrics=names[:n], **case.sweep_kwargs(),
+                            **params)
+                points = grid.n_points * grid.t.size
+                out = np.empty((n, grid.n_points, grid.t.size))
+                timers = {route: _route_timer(grid, out, route, args.min_time)
+                          for route in ("staged", "fused")}
+                interleaved(list(timers.values()), args.repeats)
+                staged, fused = (points / timers[r].median for r in ("staged", "fused"))
+                slot = grid.kernel_inputs()[2]
+                auto = "fused" if choose[case.name](slot, ROUTES["auto"]) else "staged"
+                print(f"{order:<10} {n:>3} {fmt_rate(staged):>16} {fmt_rate(fused):>15} "
+                      f"{fmt_ratio(fused / staged):>13} {auto:>11}")
+                sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------------------------
@@ -584,6 +664,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--charger-times", type=int, default=512)
     p.add_argument("--charger-tmax", type=float, default=10.0)
     p.add_argument("--charger-qutip-times", type=int, default=16)
+    p.add_argument("--route", choices=list(ROUTES), default="auto",
+                   help="block route of qbfast's cavity and field-drive kernels; other than "
+                        "auto, qbfast's rows call Grid.compute(out, route=ROUTE)")
+    p.add_argument("--routes", action="store_true",
+                   help="instead of the comparison: staged vs fused points/s for 1..15 "
+                        "metrics (the measurement behind the route thresholds)")
+    p.add_argument("--route-points", type=int, default=256,
+                   help="parameter sets of the --routes grids")
     args = p.parse_args(argv)
     if args.quick:
         args.cavity_points, args.cavity_times = 16, 64
@@ -594,6 +682,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.cavity_tmax = args.field_tmax = 2.0
         args.repeats, args.qutip_repeats, args.min_time = 2, 1, 0.0
         args.charger_points, args.charger_times, args.charger_qutip_times = 4, 32, 2
+        args.route_points = 16
     return args
 
 
@@ -603,6 +692,13 @@ def main(argv: list[str] | None = None) -> None:
         numba.set_num_threads(args.threads)
     t_start = time.perf_counter()
     qbfast.sweep("cavity", [0.0, 1.0])  # start the threading layer for the machine line
+    if args.routes:
+        print("qbfast block routes (python -m bench.kernels --routes); points/s = parameter "
+              "sets x times / s, requested metrics only, float64, median of "
+              f"{args.repeats} interleaved rounds")
+        print(machine_line())
+        bench_routes(args)
+        return
     print("qbfast kernel benchmark (python -m bench.kernels); points = parameter sets x times, "
           "all 15 metrics, float64")
     print(machine_line())

@@ -1,8 +1,8 @@
 """What limits the in-memory kernels: ``python -m bench.limits``.
 
 For the cavity kernel and the field "drive" kernel (all 15 metrics, float64, the main grids of
-``bench.kernels``, same parameters: 1024 parameter sets x 2048 times, a 252 MB output), with one thread and with
-all threads, it prints points per second of
+``bench.kernels``, same parameters: 1024 parameter sets x 2048 times, a 252 MB output), with
+one thread and with all threads, it prints points per second of
 
 - ``kernel``: the grid kernel of ``qbfast.kernels.grid`` writing the large output (what
   ``qbfast.sweep(..., out=)`` runs, without the API's validation and Dataset construction);
@@ -38,7 +38,7 @@ from numba.extending import intrinsic
 from bench.baselines import parameter_table
 from bench.kernels import cavity_params, field_params
 from qbfast.kernels._jit import _OPTIONS
-from qbfast.kernels.grid import T_BLOCK, cavity_grid, field_drive_grid
+from qbfast.kernels.grid import ROUTE_AUTO, T_BLOCK, cavity_grid, field_drive_grid
 from qbfast.params import N_METRICS
 
 _opts = {k: v for k, v in _OPTIONS.items() if k != "cache"}
@@ -124,8 +124,8 @@ def _runner(model: str, table: np.ndarray, t: np.ndarray, threads: int) -> Calla
     slot = np.arange(N_METRICS, dtype=np.int64)
     out = np.empty((N_METRICS, table.shape[0], t.size))
     if model == "cavity":
-        return lambda: cavity_grid(table, t, False, slot, out, threads)
-    return lambda: field_drive_grid(table, t, False, slot, out, threads)
+        return lambda: cavity_grid(table, t, False, slot, out, threads, ROUTE_AUTO)
+    return lambda: field_drive_grid(table, t, False, slot, out, threads, ROUTE_AUTO)
 
 
 def _rates(fns: dict[str, tuple[Callable[[], None], int]], repeats: int) -> dict[str, float]:
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--models", nargs="+", default=["cavity", "drive"], choices=["cavity", "drive"])
     args = p.parse_args(argv)
-    cores = numba.config.NUMBA_NUM_THREADS
+    cores = numba.get_num_threads()  # all threads: nothing has set fewer yet
     print(f"qbfast kernel limits (python -m bench.limits): {args.points} x {args.times} points, "
           f"15 float64 metrics ({15 * 8} bytes per point), T_BLOCK = {T_BLOCK}, median of "
           f"{args.repeats} interleaved rounds")

@@ -4,15 +4,15 @@ Public API: :func:`sweep` (in-process), :func:`run` (a TOML spec on a Dask clust
 store), :data:`METRICS`, :data:`MODELS`.
 """
 
+from . import analysis  # noqa: F401  (registers ds.qb; imports neither dask nor the analysis)
 from ._version import __version__
-from .params import METRICS, MODELS  # noqa: E402
-from .api import sweep  # noqa: E402
-from . import analysis  # noqa: E402,F401  (registers the xarray accessor ds.qb)
+from .api import sweep
+from .params import METRICS, MODELS
 
 __all__ = ["sweep", "run", "METRICS", "MODELS", "__version__"]
 
 
-def __getattr__(name: str):  # lazy: ``qbfast.run`` pulls in zarr and distributed
+def __getattr__(name: str) -> object:  # lazy: ``qbfast.run`` pulls in zarr and distributed
     if name == "run":
         from .runner.driver import run
 

@@ -133,6 +133,7 @@ def sweep(model: str, t: Any, *, protocol: str | None = None, charger: str | Non
     data_vars = {}
     for i, name in enumerate(grid.metrics):
         m = METRICS[name]
-        data_vars[name] = xr.Variable(grid.dims, out[i], {"long_name": m.long_name, "units": m.units,
+        data_vars[name] = xr.Variable(grid.dims, out[i], {"long_name": m.long_name,
+                                                          "units": m.units,
                                                           "description": m.description})
     return xr.Dataset(data_vars, coords=grid.coords(), attrs=grid.attrs())

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ._version import __version__
 from .kernels.chargers import coherent_grid, thermal_grid
-from .kernels.grid import cavity_grid, field_drive_grid, field_full_grid
+from .kernels.grid import cavity_grid, field_drive_grid, field_full_grid, route_code
 from .kernels.reduced_chargers import reduced_coherent_grid, reduced_thermal_grid
 from .kernels.reduced_grid import (
     reduced_cavity_grid,
@@ -68,7 +68,8 @@ class Grid:
             raise ValueError("max_step: only used by model 'field' with protocol 'full'")
         self.t = check_times(t)
         checked = check_parameters(self.model, params, self.charger)
-        self.swept: dict[str, np.ndarray] = {k: v for k, v in checked.items() if isinstance(v, np.ndarray)}
+        self.swept: dict[str, np.ndarray] = {k: v for k, v in checked.items()
+                                             if isinstance(v, np.ndarray)}
         self.fixed: dict[str, float] = {p.name: p.default for p in self.parameters}
         self.fixed.update({k: v for k, v in checked.items() if not isinstance(v, np.ndarray)})
         for k in self.swept:
@@ -159,39 +160,44 @@ class Grid:
             return "cavity" if self.charger == "fock" else f"cavity_{self.charger}"
         return "field_drive" if self.protocol == "drive" else "field_full"
 
-    def compute(self, out: np.ndarray) -> None:
+    def compute(self, out: np.ndarray, route: str = "auto") -> None:
         """Run the kernel, writing into ``out`` of shape (n_metrics, n_points, T), on
-        ``numba.get_num_threads()`` threads."""
+        ``numba.get_num_threads()`` threads. ``route``: "auto", "staged" or "fused", the block
+        route of the cavity and field "drive" kernels (:data:`qbfast.kernels.grid.ROUTES`;
+        every route gives the same bits, field "full" has one route)."""
+        code = route_code(route)
         table, bare, slot, steps = self.kernel_inputs()
         threads = numba.get_num_threads()
         kernel = self.kernel
         if kernel == "cavity":
-            cavity_grid(table, self.t, bare, slot, out, threads)
+            cavity_grid(table, self.t, bare, slot, out, threads, code)
         elif kernel == "cavity_coherent":
             coherent_grid(table, self.t, bare, slot, out, threads)
         elif kernel == "cavity_thermal":
             thermal_grid(table, self.t, bare, slot, out, threads)
         elif kernel == "field_drive":
-            field_drive_grid(table, self.t, bare, slot, out, threads)
+            field_drive_grid(table, self.t, bare, slot, out, threads, code)
         else:
             field_full_grid(table, self.t, bare, slot, out, steps)
 
     def compute_reduced(self, block_rows: int, buffer: np.ndarray, wanted: np.ndarray,
-                        index: np.ndarray, value: np.ndarray) -> None:
+                        index: np.ndarray, value: np.ndarray, route: str = "auto") -> None:
         """Run the kernel reduced along t as it goes (:mod:`qbfast.kernels.reduced_grid`:
-        arguments as documented there), on ``numba.get_num_threads()`` threads."""
+        arguments as documented there), on ``numba.get_num_threads()`` threads; ``route`` as
+        for :meth:`compute`."""
+        code = route_code(route)
         table, bare, slot, steps = self.kernel_inputs()
         threads = numba.get_num_threads()
         work = (block_rows, buffer, wanted, index, value)
         kernel = self.kernel
         if kernel == "cavity":
-            reduced_cavity_grid(table, self.t, bare, slot, threads, *work)
+            reduced_cavity_grid(table, self.t, bare, slot, threads, code, *work)
         elif kernel == "cavity_coherent":
             reduced_coherent_grid(table, self.t, bare, slot, threads, *work)
         elif kernel == "cavity_thermal":
             reduced_thermal_grid(table, self.t, bare, slot, threads, *work)
         elif kernel == "field_drive":
-            reduced_field_drive_grid(table, self.t, bare, slot, threads, *work)
+            reduced_field_drive_grid(table, self.t, bare, slot, threads, code, *work)
         else:
             reduced_field_full_grid(table, self.t, bare, slot, steps, threads, *work)
 

@@ -31,7 +31,9 @@ class Parameter:
     def allowed(self) -> str:
         """Human-readable allowed range, used in error messages."""
         if self.integer:
-            return f"an integer >= {int(self.minimum)}" if self.minimum is not None else "an integer"
+            if self.minimum is not None:
+                return f"an integer >= {int(self.minimum)}"
+            return "an integer"
         if self.minimum is not None:
             return f"a finite number >= {self.minimum}"
         return "a finite real number"

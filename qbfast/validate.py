@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
+from typing import TypeGuard
 
 import numpy as np
 
@@ -75,7 +76,8 @@ def check_charger(model: Model, charger: object) -> str | None:
 def check_battery_hamiltonian(value: object) -> str:
     if not isinstance(value, str) or value not in BATTERY_HAMILTONIANS:
         raise ValueError(
-            f"battery_hamiltonian: unknown value {value!r}; allowed: {_choices(BATTERY_HAMILTONIANS)}"
+            f"battery_hamiltonian: unknown value {value!r}; "
+            f"allowed: {_choices(BATTERY_HAMILTONIANS)}"
         )
     return value
 
@@ -103,7 +105,7 @@ def check_metrics(metrics: object) -> tuple[str, ...]:
 INTEGER_MAX = 2**31 - 1
 
 
-def _is_real_number(x: object) -> bool:
+def _is_real_number(x: object) -> TypeGuard[numbers.Real]:
     return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
@@ -160,7 +162,8 @@ def check_parameter(param: Parameter, value: object) -> float | np.ndarray:
     """A fixed value (returns float) or a 1-D sequence of distinct values (returns an array)."""
     if _is_real_number(value):
         return check_value(param, value)
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") and not isinstance(value, np.ndarray):
+    if isinstance(value, (str, bytes)) or (not hasattr(value, "__len__")
+                                           and not isinstance(value, np.ndarray)):
         raise ValueError(
             f"{param.name}: expected a scalar or a 1-D sequence of values, each {param.allowed}; "
             f"got {_show(value)}"

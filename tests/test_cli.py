@@ -172,6 +172,7 @@ def test_missing_spec_and_store(tmp_path, capsys):
     assert "no such store" in one_error_line(capsys.readouterr().err)
 
 
+@pytest.mark.slow  # a subprocess
 def test_console_error_has_no_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('model = "cavity"\n[params]\nn = [0]\nt = [0.0]\n')

@@ -26,6 +26,8 @@ import qutip
 
 import qbfast
 
+pytestmark = pytest.mark.slow  # QuTiP references
+
 GG, METRIC_NAMES, SZ, I2 = ref.GG, ref.METRIC_NAMES, ref.SZ, ref.I2
 assert_x_state, bare_h, cavity_battery_h = ref.assert_x_state, ref.bare_h, ref.cavity_battery_h
 concurrence_pure, concurrence_x = ref.concurrence_pure, ref.concurrence_x

@@ -14,9 +14,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 
-_OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
+_OPTIONS: dict[str, Any] = dict(cache=True, error_model="numpy", nogil=True)
 
 
 def kernel(fn):

@@ -8,9 +8,9 @@ and R is the real Jacobi rotation [[c, s], [-s, c]] with
     c = 1 / sqrt(1 + t^2),  s = t c                 (Numerical Recipes, section 11.1).
 
 A <- G^H A G and V <- V G. Sweeps repeat until the off-diagonal norm is below
-1e-17 of the Frobenius norm (below one ulp) (or underflows); convergence is quadratic, so 4x4 matrices need
-about 4-6 sweeps. Jacobi is accurate to a few ulps of ||A|| for every eigenvalue and is robust
-for exactly and nearly degenerate spectra.
+1e-17 of the Frobenius norm (below one ulp) (or underflows); convergence is quadratic, so 4x4
+matrices need about 4-6 sweeps. Jacobi is accurate to a few ulps of ||A|| for every eigenvalue
+and is robust for exactly and nearly degenerate spectra.
 
 Eigenvalues are returned in ascending order with the eigenvectors as the columns of ``v``.
 """

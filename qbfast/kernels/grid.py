@@ -17,7 +17,10 @@ block's state summary into scratch rows and then runs one loop per requested met
 only what those need; the fused route (``_cavity_block_fused``, ``_drive_block_fused``) computes
 all 15 metrics of a time in one loop, in registers, and stores them straight into their output
 rows, so that the stores to memory overlap the arithmetic. Which is faster depends on how many
-metrics are requested: see :data:`CAVITY_FUSED_MIN_METRICS`.
+metrics are requested: the kernels take the route as an argument (:data:`ROUTES`, from the
+strings "auto", "staged", "fused" by :func:`route_code`); "auto" picks by
+:data:`CAVITY_FUSED_MIN_METRICS` / :data:`DRIVE_FUSED_MIN_METRICS`, measured by
+``python -m bench.kernels --routes``.
 """
 
 from __future__ import annotations
@@ -197,19 +200,42 @@ def _cavity_weights(params, p, energies, w_re, w_im):
 
 #: Metrics that need the logarithms (entropies, steering).
 LOG_METRICS = (ENTROPY_CELL, ENTROPY_BATTERY, ENTROPY_DIAG_CELL, STEERING_AB, STEERING_BA)
+#: Route codes of the grid kernels (Numba takes an integer): ``ROUTE_AUTO`` picks by the
+#: thresholds below, ``ROUTE_STAGED`` always takes the staged route, ``ROUTE_FUSED`` the fused
+#: route wherever it applies (a point whose phases exceed SIN_COS_MAX_ARG by t_max takes the
+#: staged route with libm's sin/cos in every route). Every route gives the same bits.
+ROUTE_AUTO = 0
+ROUTE_STAGED = 1
+ROUTE_FUSED = 2
+#: The route names accepted by :func:`route_code` and their codes.
+ROUTES = {"auto": ROUTE_AUTO, "staged": ROUTE_STAGED, "fused": ROUTE_FUSED}
+
+
+def route_code(route: str) -> int:
+    """The kernels' integer code of ``route`` ("auto", "staged" or "fused"); any other value
+    raises a one-line ValueError naming the allowed values."""
+    if not isinstance(route, str) or route not in ROUTES:
+        allowed = ", ".join(repr(name) for name in ROUTES)
+        raise ValueError(f"route: must be one of {allowed}, got {route!r}")
+    return ROUTES[route]
+
+
 #: The fused routes (:func:`_cavity_block_fused`, :func:`_drive_block_fused`) compute all 15
 #: metrics of a time in one loop and store the requested ones straight into their rows; the
-#: staged routes compute only what the requested metrics need, one loop per metric. Fused is
-#: faster from this many requested metrics on (cavity: with a log metric among them). Ad hoc
-#: in-process A/B of the two routes on bench.kernels' grids, 2 threads, 2026-11-25 (script not
-#: kept; the thresholds cannot be switched at run time): cavity 5 metrics 0.86x, 6: 1.11x,
-#: 8: 1.26x, 15: 1.41x; drive 8: 0.93x, 11: 1.13x, 15: 1.29-1.40x; energy + ergotropy 0.4x.
+#: staged routes compute only what the requested metrics need, one loop per metric. With
+#: ``route="auto"`` the fused route is taken from this many requested metrics on (cavity: only
+#: with a log metric among them, :data:`LOG_METRICS`). Measured by
+#: ``python -m bench.kernels --routes`` (fused/staged points/s per metric count, both routes
+#: on the same grid, interleaved); first set from an in-process A/B, 2 threads, 2026-11-25:
+#: cavity 5 metrics 0.86x, 6: 1.11x, 8: 1.26x, 15: 1.41x; drive 8: 0.93x, 11: 1.13x,
+#: 15: 1.29-1.40x; energy + ergotropy 0.4x.
 CAVITY_FUSED_MIN_METRICS = 6
 DRIVE_FUSED_MIN_METRICS = 10
 
 
 @kernel
 def _n_requested(slot):
+    """How many metrics ``slot`` requests."""
     n = 0
     for k in range(slot.shape[0]):
         if slot[k] >= 0:
@@ -317,12 +343,36 @@ def _cavity_block_fused(job, n_blocks, n_t, t, params, bare, slot, out, energies
         o_power[j] = power(stored, tb[j])
 
 
+@kernel
+def _cavity_fused(slot, route):
+    """Whether :func:`cavity_grid` takes the fused route (where the phases allow it)."""
+    if route == ROUTE_STAGED:
+        return False
+    if route == ROUTE_FUSED:
+        return True
+    fused = False
+    for k in LOG_METRICS:
+        fused = fused or slot[k] >= 0
+    return fused and _n_requested(slot) >= CAVITY_FUSED_MIN_METRICS
+
+
+@kernel
+def _drive_fused(slot, route):
+    """Whether :func:`field_drive_grid` takes the fused route (where the phases allow it)."""
+    if route == ROUTE_STAGED:
+        return False
+    if route == ROUTE_FUSED:
+        return True
+    return _n_requested(slot) >= DRIVE_FUSED_MIN_METRICS
+
+
 @parallel_kernel
-def cavity_grid(params, t, bare, slot, out, n_threads):
+def cavity_grid(params, t, bare, slot, out, n_threads, route):
     """Cavity model: one diagonalization of the sector Hamiltonian (eq. 24, in the
     exchange-symmetric basis of :func:`.hamiltonians.fill_cavity_sector`) per point, then
     c_k(t) = sum_m V_km V_gg,m* exp(-i E_m t) at every time (exact), k = gg, T, ee and m over
-    the three eigenstates of the symmetric ladder (the decoupled singlet has weight 0)."""
+    the three eigenstates of the symmetric ladder (the decoupled singlet has weight 0).
+    ``route``: a code of :data:`ROUTES` (:func:`route_code`)."""
     n_points = params.shape[0]
     n_t = t.shape[0]
     energies = np.empty((n_points, 3))
@@ -333,10 +383,7 @@ def cavity_grid(params, t, bare, slot, out, n_threads):
 
     n_jobs, n_blocks = _blocks(n_points, n_t)
     t_max = t[n_t - 1]
-    fused = False
-    for k in LOG_METRICS:
-        fused = fused or slot[k] >= 0
-    fused = fused and _n_requested(slot) >= CAVITY_FUSED_MIN_METRICS
+    fused = _cavity_fused(slot, route)
     n_workers = max(1, min(n_threads, n_jobs))
     for worker in numba.prange(n_workers):
         # scratch once per thread; jobs dealt round-robin (they all cost the same)
@@ -437,14 +484,15 @@ def _drive_block_fused(job, n_blocks, n_t, t, params, bare, slot, out, sink):
 
 
 @parallel_kernel
-def field_drive_grid(params, t, bare, slot, out, n_threads):
+def field_drive_grid(params, t, bare, slot, out, n_threads, route):
     """Field model, protocol "drive": the closed-form product state of eq. 16,
-    |phi>|phi> with |phi> = cos A1 |g> - i sin A1 |e>, at every time."""
+    |phi>|phi> with |phi> = cos A1 |g> - i sin A1 |e>, at every time. ``route``: a code of
+    :data:`ROUTES` (:func:`route_code`)."""
     n_t = t.shape[0]
     n_jobs, n_blocks = _blocks(params.shape[0], n_t)
     t_max = t[n_t - 1]
     n_workers = max(1, min(n_threads, n_jobs))
-    fused = _n_requested(slot) >= DRIVE_FUSED_MIN_METRICS
+    fused = _drive_fused(slot, route)
     for worker in numba.prange(n_workers):
         rows = np.empty((N_PSUMMARY, T_BLOCK))
         sn = np.empty((3, T_BLOCK))

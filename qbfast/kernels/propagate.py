@@ -142,7 +142,8 @@ def magnus4_step(psi, h, t0, a, b, omega, x, hb, comm):
         v3 = tv3
         su3 += tu3
         sv3 += tv3
-        biggest = max(max(abs(u0) + abs(v0), abs(u1) + abs(v1)), max(abs(u2) + abs(v2), abs(u3) + abs(v3)))
+        biggest = max(max(abs(u0) + abs(v0), abs(u1) + abs(v1)),
+                      max(abs(u2) + abs(v2), abs(u3) + abs(v3)))
         if biggest < _TAYLOR_TOL:
             break
     psi[0] = complex(su0, sv0)

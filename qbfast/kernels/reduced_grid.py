@@ -5,10 +5,11 @@ reduce_rows`) before the next overwrites it, all in one call that holds no GIL.
 One driver per kernel of :mod:`.grid` (not one taking the model as an argument): a driver
 compiles the kernel it calls into itself, and field "full" alone takes ~30 s to compile.
 
-Common arguments: ``params`` (P, n_params), ``t``, ``bare``, ``slot`` as for the kernels of
-:mod:`.grid`; ``block_rows``: points per block; ``buffer``: float64 scratch of at least
-M * ``block_rows`` * T (M = ``wanted.shape[0]``, the metrics computed); ``wanted``, ``index``
-(3, M, P), ``value`` (3, M, P): as for :func:`.reductions.reduce_rows`, point p at row p.
+Common arguments: ``params`` (P, n_params), ``t``, ``bare``, ``slot`` and ``route`` (the
+cavity and field "drive" drivers) as for the kernels of :mod:`.grid`; ``block_rows``: points
+per block; ``buffer``: float64 scratch of at least M * ``block_rows`` * T (M =
+``wanted.shape[0]``, the metrics computed); ``wanted``, ``index`` (3, M, P), ``value``
+(3, M, P): as for :func:`.reductions.reduce_rows`, point p at row p.
 Blocks do not change the results: every point is computed and reduced on its own.
 """
 
@@ -28,26 +29,26 @@ def _block(params, buffer, n_metrics, n_t, r0, r1):
 
 
 @routine
-def reduced_cavity_grid(params, t, bare, slot, n_threads, block_rows, buffer, wanted, index,
-                        value):
+def reduced_cavity_grid(params, t, bare, slot, n_threads, route, block_rows, buffer, wanted,
+                        index, value):
     """:func:`.grid.cavity_grid` reduced along t (module docstring)."""
     n_points = params.shape[0]
     for r0 in range(0, n_points, block_rows):
         r1 = min(n_points, r0 + block_rows)
         block, out = _block(params, buffer, wanted.shape[0], t.shape[0], r0, r1)
-        cavity_grid(block, t, bare, slot, out, n_threads)
+        cavity_grid(block, t, bare, slot, out, n_threads, route)
         reduce_rows(out, wanted, r0, index, value, n_threads)
 
 
 @routine
-def reduced_field_drive_grid(params, t, bare, slot, n_threads, block_rows, buffer, wanted,
-                             index, value):
+def reduced_field_drive_grid(params, t, bare, slot, n_threads, route, block_rows, buffer,
+                             wanted, index, value):
     """:func:`.grid.field_drive_grid` reduced along t (module docstring)."""
     n_points = params.shape[0]
     for r0 in range(0, n_points, block_rows):
         r1 = min(n_points, r0 + block_rows)
         block, out = _block(params, buffer, wanted.shape[0], t.shape[0], r0, r1)
-        field_drive_grid(block, t, bare, slot, out, n_threads)
+        field_drive_grid(block, t, bare, slot, out, n_threads, route)
         reduce_rows(out, wanted, r0, index, value, n_threads)
 
 

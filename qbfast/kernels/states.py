@@ -28,10 +28,33 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel, leaf
-from .metrics import energy
-from .metrics import CONC, CX, CY, CZ, ENERGY_ROW, NX, NY, NZ, R0, R1, R2, R3, SX, SY, SZ
-from .metrics import PS_ENERGY, PS_NY, PS_PE, PS_PG
-from .metrics import XS_EE, XS_ENERGY, XS_GG, XS_NZ, XS_T
+from .metrics import (
+    CONC,
+    CX,
+    CY,
+    CZ,
+    ENERGY_ROW,
+    NX,
+    NY,
+    NZ,
+    PS_ENERGY,
+    PS_NY,
+    PS_PE,
+    PS_PG,
+    R0,
+    R1,
+    R2,
+    R3,
+    SX,
+    SY,
+    SZ,
+    XS_EE,
+    XS_ENERGY,
+    XS_GG,
+    XS_NZ,
+    XS_T,
+    energy,
+)
 
 
 @kernel

@@ -106,6 +106,7 @@ def test_plot_writes_a_png(cavity_path, tmp_path, capsys):
     assert_png(target)
 
 
+@pytest.mark.slow  # every figure
 def test_figures_writes_every_figure(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no sweeps/ here: the figure data are computed in-process
     code, out, _ = run(["figures", "--out", tmp_path / "figs", "--n-t", "201"], capsys)
@@ -174,6 +175,7 @@ def test_wired_into_qbfast_main(cavity_path, capsys):
 
 
 
+@pytest.mark.slow  # a subprocess
 def test_output_into_a_closed_pipe_is_not_an_error(tmp_path):
     """`qbfast extrema STORE | head -1`: the reader leaves early; no traceback, exit 0.
     The table (20,000 rows) is far larger than a pipe's buffer, so the writer does hit the

@@ -43,6 +43,7 @@ def test_the_repository_has_every_figure_spec():
         assert (REPO_SWEEPS / f"{name}.toml").is_file(), name
 
 
+@pytest.mark.slow  # every figure spec through the engine
 def test_figures_from_specs_through_the_engine(tmp_path):
     distributed = pytest.importorskip("distributed")
     specs = tmp_path / "specs"

@@ -20,6 +20,8 @@ import xarray as xr
 import qbfast
 import qbfast.analysis as qa
 
+pytestmark = pytest.mark.slow  # a store bigger than memory, a Dask worker
+
 T = np.linspace(0.0, 10.0, 8000)
 ROWS, CHUNK = 8192, 128
 

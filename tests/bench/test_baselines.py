@@ -97,6 +97,7 @@ def test_parameter_table_flattens_like_qbfast():
             np.testing.assert_array_equal(single[0, 0], ds.energy.values[i, k])
 
 
+@pytest.mark.slow  # QuTiP
 def test_qutip_baselines_match_qbfast():
     pytest.importorskip("qutip")
     t = np.linspace(0.0, 2.0, 9)
@@ -116,6 +117,7 @@ def test_qutip_baselines_match_qbfast():
         np.testing.assert_allclose(got, want, atol=1e-6, rtol=1e-6, equal_nan=True)
 
 
+@pytest.mark.slow  # the whole quick benchmark, QuTiP included
 def test_quick_benchmark_runs():
     # a few seconds; the generous timeout covers numba recompiling after a kernel edit
     proc = subprocess.run([sys.executable, "-m", "bench.kernels", "--quick"], cwd=ROOT,

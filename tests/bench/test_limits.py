@@ -8,6 +8,7 @@ import pytest
 from bench import limits
 
 
+@pytest.mark.slow  # big output rows
 @pytest.mark.parametrize("non_temporal", [False, True])
 @pytest.mark.parametrize("n_t", [1000, 1003])  # partial last block; rows off 64-byte lines
 def test_store_only_writes_every_metric_row_in_full(non_temporal, n_t):
@@ -18,6 +19,7 @@ def test_store_only_writes_every_metric_row_in_full(non_temporal, n_t):
     np.testing.assert_array_equal(out, np.broadcast_to(expected, out.shape))
 
 
+@pytest.mark.slow  # compiles and times the limits
 def test_measure_runs_on_a_tiny_grid():
     for model in ("cavity", "drive"):
         rates = limits.measure(model, 16, 300, 1, 1)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench import sweeps
+
+pytestmark = pytest.mark.slow  # a Dask cluster
 
 
 def test_qbfast_run_repeats_on_one_cluster(tmp_path):

@@ -41,7 +41,7 @@ def test_taylor_step_equals_eigensolver_step_and_is_unitary(h):
 
 def test_static_hamiltonian_is_exact_for_any_step():
     # A = 0: H = B/2 X + H_b is constant, and one Magnus step is the exact exponential
-    x, hb, comm = _matrices(0.7, 0.4)
+    x, hb, _ = _matrices(0.7, 0.4)
     w, v = np.linalg.eigh(1.1 / 2 * x + hb)
     t = np.array([0.0, 0.5, 3.0, 10.0])
     exact = [v @ (np.exp(-1j * w * tk) * (v.conj().T @ [0, 0, 0, 1])) for tk in t]
@@ -61,7 +61,8 @@ def test_default_step_within_1e9_of_converged_reference(a, b, omega, g, delta):
     """The documented accuracy: every metric within 1e-9 (+1e-6 relative) on t in [0, 20]."""
     t = np.linspace(0.0, 20.0, 201)
     params = dict(A=a, B=b, omega=omega, g=g, Delta=delta)
-    step = default_max_step(*[np.array([params[k]], float) for k in ("A", "B", "omega", "g", "Delta")])[0]
+    names = ("A", "B", "omega", "g", "Delta")
+    step = default_max_step(*[np.array([params[k]], float) for k in names])[0]
     ref = qbfast.sweep("field", t, protocol="full", max_step=step / 16, **params)
     ref2 = qbfast.sweep("field", t, protocol="full", max_step=step / 32, **params)
     got = qbfast.sweep("field", t, protocol="full", **params)
