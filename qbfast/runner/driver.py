@@ -198,6 +198,12 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                 report.status = "complete"
                 _finish(report, state.info, start)
                 return report
+            if state.record.done.all() and not len(state.lost) and not repair:
+                # every task recorded (the run was stopped before writing the completion
+                # file): nothing to compute, no cluster needed
+                _store.write_complete(state.info, state.record)
+                _finish(report, state.info, start)
+                return report
         if state is None:
             _check_space(spec, path, force)
         if progress is not None:
@@ -301,17 +307,18 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
         raise RunError(f"the workers cannot run qbfast kernels ({type(e).__name__}: "
                        f"{str(e).splitlines()[0] if str(e) else ''}); install the same qbfast "
                        f"in the workers' environment") from e
-    [ctx_future] = client.scatter([ctx], broadcast=True, hash=False)
+    # the context travels with every task (a few kB): a task never depends on data held by
+    # one worker, so the run survives the loss of every worker it started with
     window = max(2, WINDOW_PER_THREAD * threads)
     pending = iter(todo.tolist())
-    futures = as_completed()
+    futures = as_completed(with_results=True)
     in_flight: set[Any] = set()
 
     def submit() -> bool:
         task = next(pending, None)
         if task is None:
             return False
-        fut = client.submit(run_task, task, ctx_future, pure=False, retries=1,
+        fut = client.submit(run_task, task, ctx, pure=False, retries=1,
                             key=f"qbfast-task-{ctx.run_id}-{task}")
         in_flight.add(fut)
         futures.add(fut)
@@ -323,14 +330,17 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
     first = None
     submitted = time.perf_counter()
     try:
-        for fut in futures:
-            in_flight.discard(fut)
-            if fut.status != "finished":
-                exc = fut.exception() if fut.status == "error" else None
-                what = f"{type(exc).__name__}: {exc}" if exc is not None else fut.status
+        while True:
+            try:
+                fut, result = next(futures)
+            except StopIteration:
+                break
+            except Exception as exc:  # a task failed (its error, raised by as_completed)
+                what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 raise RunError(f"{ctx.path}: a task failed ({what}); the store is resumable:"
                                f" run the same command again") from exc
-            _, evaluations, _ = fut.result()
+            in_flight.discard(fut)
+            _, evaluations, _ = result
             fut.release()
             if first is None:
                 first = time.perf_counter()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,11 @@ import numpy as np
 from .chunk_files import ChunkFiles
 from .layout import META, StoreError, StoreInfo
 from .record import DONE, Journal
+
+
+#: Environment variable read by the writers (fault-injection tests only): seconds to sleep
+#: between a task's chunk files and its journal entry.
+DEBUG_JOURNAL_DELAY_ENV = "QBFAST_DEBUG_JOURNAL_DELAY"
 
 
 class StoreChangedError(StoreError):
@@ -68,6 +74,9 @@ class StoreWriter:
         coords = self.info.task_coords(task)
         crcs = [files.write(coords[:ndim], data[name])
                 for files, ndim, name in zip(self.files, self.ndims, self.names)]
+        delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)
+        if delay:  # fault-injection tests: widen the window between data and record
+            time.sleep(float(delay))
         self.journal.append(task, DONE, crcs, peaks)
 
     def close(self) -> None:

@@ -251,12 +251,7 @@ def dask_cluster(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_both", [
-    False,
-    pytest.param(True, marks=pytest.mark.xfail(
-        strict=True, reason="driver: the TaskContext is scattered to the workers present at "
-        "the start; once they are all gone the tasks fail as 'cancelled' (see the report)")),
-])
+@pytest.mark.parametrize("kill_both", [False, True])
 def test_scheduler_address_and_workers_killed_at_random_moments(dask_cluster, spec_file,
                                                                 reference, tmp_path,
                                                                 kill_both):
@@ -446,9 +441,6 @@ def test_unreachable_scheduler_writes_nothing(tmp_path, spec_file):
     assert list(tmp_path.iterdir()) == []  # no store, no lock, no build directory
 
 
-@pytest.mark.xfail(strict=True, reason="driver: a store whose every task is recorded but "
-                   "whose complete.json is missing (client killed after the last task) "
-                   "reaches the cluster instead of only checking (see the report)")
 def test_all_tasks_recorded_but_not_marked_complete_needs_no_cluster(tmp_path, spec_file):
     spec = load_spec(spec_file)
     path = tmp_path / "s.zarr"
