@@ -536,7 +536,7 @@ def qutip_charger_states(charger: str, nbar: float, t: np.ndarray, params: dict[
     out = []
     for tk in t:
         phase = np.exp(-1j * energies * tk)
-        rho = 0
+        rho: Any = 0
         for p, c in coeffs:
             psi = qutip.Qobj((vecs @ (phase * c)).reshape(-1, 1), dims=[[dim, 2, 2], [1, 1, 1]])
             rho = rho + p * psi.ptrace([1, 2])
@@ -613,7 +613,8 @@ def charger_targets(r: dict[str, float], target: Callable[[str, float | None, fl
     target("thermal nbar=10 >= 0.5 M points/s", r.get("thermal nbar=10"), 0.5e6, "rate")
     for c in ("coherent", "thermal"):
         a, b = r.get(f"{c} nbar=100 ns per sector"), r.get(f"{c} nbar=10 ns per sector")
-        target(f"{c}: 1.5 x (ns/sector at 100) / (at 10) >= 1", 1.5 * b / a if a else None, 1.0,
+        target(f"{c}: 1.5 x (ns/sector at 100) / (at 10) >= 1",
+               1.5 * b / a if a and b else None, 1.0,
                "x")
         q = r.get(f"QuTiP {c} nbar=10 states")
         target(f"{c} nbar=10: qbfast/QuTiP states-only >= 300x",
@@ -722,7 +723,8 @@ def main(argv: list[str] | None = None) -> None:
 
     cav = results.get("cavity", {})
     full = results.get("field-full", {})
-    ratio = lambda r, k: r["qbfast"] / r[k] if k in r else None
+    def ratio(r, k):
+        return r["qbfast"] / r[k] if k in r else None
     target("cavity: qbfast >= 100 M points/s (API, reused out)", cav.get("qbfast"), 100e6, "rate")
     target("cavity: qbfast/strongest numpy >= 20x", ratio(cav, "numpy") if cav else None, 20, "x")
     target("cavity: qbfast/QuTiP states-only >= 1000x", ratio(cav, "qutip") if cav else None,

@@ -1,4 +1,5 @@
-"""Kernel rates per core, the figures behind ``qbfast.runner.plan.RATES``: ``python -m bench.rates``.
+"""Kernel rates per core, the figures behind ``qbfast.runner.plan.RATES``:
+``python -m bench.rates``.
 
     python -m bench.rates                 # every kernel, 1, 2, 4, 8 and 15 metrics (about 1 min)
     python -m bench.rates --kernels cavity --metrics 2

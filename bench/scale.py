@@ -164,7 +164,7 @@ def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> 
         log.close()
     out["first_task_s"] = None if first is None else first - start
     out["client_peak_rss_mib"] = rss
-    if first is not None and last_n > first_n:
+    if first is not None and first_n is not None and last_n > first_n:
         out["steady_points_per_s"] = (last_n - first_n) * per_task / (last - first)
     # files and bytes
     chunk_files = [f for v in layout.variables for f in (store / v.name).glob("c.*")

@@ -23,7 +23,7 @@ MEMORY_FRACTION = 0.8
 def available_memory() -> int:
     """Bytes this process can still allocate: the system's available memory
     (``psutil.virtual_memory().available``), capped by the cgroup (v2) limit if one is set."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     free = int(psutil.virtual_memory().available)
     cgroup = Path("/sys/fs/cgroup")

@@ -147,8 +147,8 @@ def _claims(args: argparse.Namespace) -> int:
 @_guard
 def _plot(args: argparse.Namespace) -> int:
     """One metric against t or a parameter, to a PNG."""
-    from .analysis._io import parse_selection
     from .analysis import open_store
+    from .analysis._io import parse_selection
     from .analysis.plots import plot_metric
 
     ds = open_store(args.store, allow_incomplete=bool(getattr(args, "allow_incomplete", False)))

@@ -126,7 +126,7 @@ def check_value(param: Parameter, value: object, what: str | None = None) -> flo
     if param.integer and isinstance(value, numbers.Integral) and int(value) > INTEGER_MAX:
         raise ValueError(f"{label}: expected {allowed}, got {_show(value)} (too large)")
     try:
-        x = float(value)  # type: ignore[arg-type]
+        x = float(value)
     except OverflowError:  # a Python int beyond the float range
         x = math.inf
     if not math.isfinite(x):
@@ -197,7 +197,7 @@ def check_parameter(param: Parameter, value: object) -> float | np.ndarray:
 def check_times(t: object) -> np.ndarray:
     """t: a non-empty 1-D sequence of finite, non-negative, strictly increasing times, checked
     like a swept parameter (:func:`check_parameter` with :data:`qbfast.params.TIME`)."""
-    if _is_real_number(t) or isinstance(t, np.ndarray) and t.ndim == 0:
+    if _is_real_number(t) or (isinstance(t, np.ndarray) and t.ndim == 0):
         raise ValueError(f"t: expected a 1-D sequence of times, each {TIME.allowed}; got the "
                          f"scalar {_show(t)}")
     arr = check_parameter(TIME, t)

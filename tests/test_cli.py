@@ -267,7 +267,7 @@ def test_second_run_on_a_store_being_written_is_refused_then_takeover(spec_file,
     path = tmp_path / "scan.zarr"
     other = tmp_path / "other.toml"
     other.write_text(SPEC.replace("start = 0.0, stop = 1.0", "start = 0.5, stop = 1.5"))
-    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed in finally
+    log = open(tmp_path / "first.log", "w")
     first = qbstore.qbfast_proc(["run", str(spec_file), "--store", str(path), "--workers", "1"],
                                 env={DEBUG_DELAY_ENV: "30"}, stdout=log,
                                 stderr=subprocess.STDOUT)

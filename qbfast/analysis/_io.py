@@ -170,7 +170,7 @@ def select(ds: xr.Dataset, selection: Mapping[str, float]) -> xr.Dataset:
                     f"[{lo:g}, {hi:g}] of {name}"
                 )
             indexers[name] = int(np.argmin(np.abs(coord - value)))
-        elif name in ds.coords and ds[name].ndim == 0 or name in _parameter_attrs(ds):
+        elif (name in ds.coords and ds[name].ndim == 0) or name in _parameter_attrs(ds):
             fixed = float(ds[name].values) if name in ds.coords else ds.attrs[name]
             if abs(fixed - value) > 1e-9 * max(1.0, abs(value)):
                 raise ValueError(f"selection {name}={value:g}: {name} is fixed at {fixed} in "

@@ -94,9 +94,8 @@ def plot_metric(ds: xr.Dataset, y: str, *, x: str = TIME.name,
         raise ValueError(f"{y} still has dims {', '.join(map(str, rest))} besides {x}; "
                          f"pick values with --sel NAME=VALUE for all but one")
     da = da.load()
-    fig = None
     if ax is None:
-        fig, axes = new_figure()
+        _, axes = new_figure()
         ax = axes[0, 0]
     if not rest:
         ax.plot(da[x].values, da.values)
@@ -274,7 +273,7 @@ def _with_energy(ds: xr.Dataset, companion: xr.Dataset | None) -> xr.Dataset:
 
 def _entanglement_rows(axes: np.ndarray, cases: list[tuple[str, xr.Dataset]],
                        entropy: str) -> None:
-    for row, (case, ds) in enumerate(cases):
+    for row, (_case, ds) in enumerate(cases):
         tm = _first_max_time(ds, "energy")
         _panel(axes[row, 0], ds, entropy, t_mark=tm)
         _steering_panel(axes[row, 1], ds, tm)
@@ -283,7 +282,7 @@ def _entanglement_rows(axes: np.ndarray, cases: list[tuple[str, xr.Dataset]],
 
 
 def _ergotropy_columns(axes: np.ndarray, cases: list[tuple[str, xr.Dataset]]) -> None:
-    for col, (case, ds) in enumerate(cases):
+    for col, (_case, ds) in enumerate(cases):
         tm = _first_max_time(ds, "ergotropy")
         _panel(axes[0, col], ds, "ergotropy", t_mark=tm, mark_of="ergotropy")
         _efficiency_panel(axes[1, col], ds, tm)

@@ -176,7 +176,7 @@ def charger_window(thermal, nbar, delta):
     return coherent_window(nbar, delta)
 
 
-# --- per point: the sectors ------------------------------------------------------------------------
+# --- per point: the sectors ---------------------------------------------------------------
 
 @kernel
 def charger_sectors(params, p, thermal, lo, n_sec, en, wr, wi, h4, h3, w3, v3):

@@ -177,7 +177,8 @@ def connect(client: Any = None, scheduler: str | None = None, n_workers: int | N
             c = Client(address, timeout=seconds)
         except (OSError, TimeoutError) as e:
             raise ClusterError(f"--scheduler {address}: cannot connect within {seconds:g} s "
-                               f"(--timeout): {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                               f"(--timeout): "
+                               f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
                                ) from None
         with c:
             _wait_for_workers(c, 1, seconds, f"the scheduler at {address}", progress,

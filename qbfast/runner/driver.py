@@ -28,7 +28,6 @@ from .cluster import DEFAULT_TIMEOUT, connect
 from .spec import Spec, load_spec
 from .tasks import (
     TaskContext,
-    available_cores,
     kernels_digest,
     numba_threads_for,
     peak_metrics,
@@ -208,11 +207,11 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             _check_space(spec, path, force)
         if progress is not None:
             n_tasks = state.info.n_tasks if state is not None else spec.n_chunks
-            todo = n_tasks - (state.record.n_done if state is not None else 0)
+            to_run = n_tasks - (state.record.n_done if state is not None else 0)
             need = raw_bytes(spec) * CODEC_RATIO.get(spec_codec(spec), 1.0)
             where = (f"scheduler {scheduler}" if scheduler else "the given client" if client
                      else "a local cluster")
-            print(f"qbfast: {spec.n_evaluations:,} points in {n_tasks:,} tasks ({todo:,} to "
+            print(f"qbfast: {spec.n_evaluations:,} points in {n_tasks:,} tasks ({to_run:,} to "
                   f"run), about {_fmt_bytes(need)} on disk; starting on {where}",
                   file=progress, flush=True)
             if state is None:
@@ -374,7 +373,7 @@ def peaks(info: StoreInfo) -> dict[str, tuple[float, dict[str, float]]]:
     if not info.peak_metrics or not record.done.any():
         return {}
     root = zarr.open_group(info.path, mode="r", use_consolidated=False)
-    coords = [np.asarray(root[d][...]) for d in info.dims]
+    coords = [np.asarray(root[d][...]) for d in info.dims]  # type: ignore[index]
     out = {}
     for j, name in enumerate(info.peak_metrics):
         values = record.peaks[:, j, 0]

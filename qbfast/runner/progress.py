@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import IO, Any
 
-
 BAR = ("{percentage:3.0f}%|{bar:24}| {n_fmt}/{total_fmt} points [{elapsed}<{remaining}, "
        "{rate_fmt}]{postfix}")
 

@@ -164,7 +164,7 @@ class Spec:
         slices = self.chunk_slices(index)
         g = self.grid
         swept = {name: values[s] for (name, values), s in zip(g.swept.items(), slices)}
-        fixed = {k: v for k, v in g.fixed.items()}
+        fixed = dict(g.fixed)
         return Grid(g.model.name, g.t[slices[-1]], protocol=g.protocol,
                     battery_hamiltonian=g.battery_hamiltonian, metrics=g.metrics,
                     max_step=g.max_step, charger=g.charger, **swept, **fixed)

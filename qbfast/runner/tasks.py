@@ -93,7 +93,7 @@ def compute_block(spec: Spec, slices: tuple[slice, ...], block_bytes: int | None
     assert spec.reduce is not None
     with _kernel_lock():
         reduced, local = reduce_grid(grid, spec.reduce.stats, names, block_bytes)
-    data = {var.name: reduced[var.metric][var.suffix] for var in spec.variables()}
+    data = {var.name: reduced[var.metric][str(var.suffix)] for var in spec.variables()}
     if not names:
         return data, None
     peaks = local.copy()
@@ -186,7 +186,7 @@ def set_numba_threads(n: int) -> int:
     NUMBA_NUM_THREADS; return the number set."""
     import numba
 
-    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     numba.set_num_threads(n)
     return n
 

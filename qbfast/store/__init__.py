@@ -41,7 +41,8 @@ __all__ = [
     "CODECS", "META", "STORE_FORMAT", "ChunkError", "ChunkFiles", "Damage", "Journal",
     "LockError", "Record", "StoreChangedError", "StoreError", "StoreInfo", "StoreLayout",
     "StoreLock", "StoreWriter", "VariableLayout", "auto_codec", "bytes_on_disk",
-    "check_removable", "clear_complete", "completeness", "create", "missing_files", "next_generation",
+    "check_removable", "clear_complete", "completeness", "create", "missing_files",
+    "next_generation",
     "open_info", "read_complete", "read_record", "remove", "remove_partial_files",
     "remove_stale", "task_writer", "verify", "write_complete",
 ]

@@ -58,7 +58,7 @@ class ChunkFiles:
         #: written through arrays opened in the old one
         self.dir_fd = dir_fd
         self.dtype = np.dtype(meta.dtype.to_native_dtype()).newbyteorder("<")
-        self.chunk_shape = tuple(meta.chunk_grid.chunk_shape)
+        self.chunk_shape = tuple(getattr(meta.chunk_grid, "chunk_shape"))  # noqa: B009 (RegularChunkGrid)
         self.fill = np.asarray(meta.fill_value, dtype=self.dtype)
         self.key = meta.encode_chunk_key
         middle = meta.codecs[1:-1]
@@ -98,7 +98,7 @@ class ChunkFiles:
 
     @staticmethod
     def supports(meta: Any) -> bool:
-        codecs = getattr(meta, "codecs", ())
+        codecs: tuple[Any, ...] = tuple(getattr(meta, "codecs", ()))
         if not (isinstance(meta, ArrayV3Metadata)
                 and isinstance(getattr(meta.chunk_grid, "chunk_shape", None), tuple)
                 and 2 <= len(codecs) <= 3 and type(codecs[0]) is BytesCodec

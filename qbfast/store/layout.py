@@ -50,7 +50,7 @@ META = "_qbfast"
 #: creation; ``--overwrite`` removes nothing that lacks it.
 MARKER = "qbfast-store"
 #: Chunk files named ``c.0.3.1`` in the array's directory (no directory per chunk).
-CHUNK_KEY_ENCODING = {"name": "default", "separator": "."}
+CHUNK_KEY_ENCODING: Any = {"name": "default", "separator": "."}
 #: Codecs a spec may choose (``codec = ...``), each followed by zarr v3's ``crc32c`` checksum.
 #: "zstd": Zstandard level 1; "blosc-lz4": Blosc with LZ4 and byte shuffling (level 5), much
 #: cheaper in CPU; "none": no compression. "auto" picks by the work per byte stored
@@ -182,7 +182,7 @@ class StoreInfo:
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def compressors(codec: str, itemsize: int) -> tuple[Any, ...]:
@@ -274,7 +274,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _fsync_tree(path: Path) -> None:
-    for root, dirs, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         for f in files:
             fd = os.open(os.path.join(root, f), os.O_RDONLY)
             try:
@@ -379,9 +379,8 @@ def foreign_files(path: Path, info: StoreInfo) -> list[str]:
             for sub in os.scandir(entry.path):
                 if sub.is_symlink():
                     foreign.append(f"{META}/{sub.name}")
-                elif sub.name in ("zarr.json", "complete.json") and sub.is_file():
-                    continue
-                elif _PARTIAL.fullmatch(sub.name) and sub.is_file():
+                elif sub.is_file() and (sub.name in ("zarr.json", "complete.json")
+                                        or _PARTIAL.fullmatch(sub.name)):
                     continue
                 elif sub.name == "journal" and sub.is_dir():
                     from .record import JOURNAL_NAME

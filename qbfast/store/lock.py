@@ -103,9 +103,9 @@ class StoreLock:
         return doc
 
     def _stale(self, doc: dict[str, Any]) -> bool:
-        if doc.get("host") == self.host and isinstance(doc.get("pid"), int):
-            if not _alive(doc["pid"]):
-                return True
+        if (doc.get("host") == self.host and isinstance(doc.get("pid"), int)
+                and not _alive(doc["pid"])):
+            return True
         return time.time() - float(doc.get("heartbeat", 0)) > STALE_AFTER_S
 
     def acquire(self) -> StoreLock:

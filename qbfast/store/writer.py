@@ -25,7 +25,6 @@ from .chunk_files import ChunkFiles
 from .layout import META, StoreError, StoreInfo
 from .record import DONE, Journal
 
-
 #: Environment variable read by the writers (fault-injection tests only): seconds to sleep
 #: between a task's chunk files and its journal entry.
 DEBUG_JOURNAL_DELAY_ENV = "QBFAST_DEBUG_JOURNAL_DELAY"
@@ -41,7 +40,7 @@ class StoreWriter:
     def __init__(self, path: str | Path, store_id: str, generation: int, run_id: str,
                  durable: bool = True) -> None:
         self.path = Path(path)
-        self.root_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        self.root_fd: int | None = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         self.files: list[ChunkFiles] = []
         try:
             fd = os.open(f"{META}/zarr.json", os.O_RDONLY, dir_fd=self.root_fd)
@@ -59,7 +58,7 @@ class StoreWriter:
             self.names = [v.name for v in self.info.variables]
             journal_fd = os.open(f"{META}/journal", os.O_RDONLY | os.O_DIRECTORY,
                                  dir_fd=self.root_fd)
-            self.journal_fd = journal_fd
+            self.journal_fd: int | None = journal_fd
             self.journal = Journal(self.path, generation, run_id, len(self.files),
                                    len(self.info.peak_metrics), durable,
                                    journal_fd=journal_fd)
@@ -84,12 +83,13 @@ class StoreWriter:
             f.close()
         if getattr(self, "journal", None) is not None:
             self.journal.close()
-        if getattr(self, "journal_fd", None) is not None:
-            os.close(self.journal_fd)
+        journal_fd = getattr(self, "journal_fd", None)
+        if journal_fd is not None:
+            os.close(journal_fd)
             self.journal_fd = None
         if self.root_fd is not None:
             os.close(self.root_fd)
-            self.root_fd = None  # type: ignore[assignment]
+            self.root_fd = None
 
 
 _WRITERS: OrderedDict[tuple[str, str, str, int], StoreWriter] = OrderedDict()

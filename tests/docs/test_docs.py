@@ -93,7 +93,7 @@ def test_guide_python_examples_run(page, tmp_path, monkeypatch):
     for i, code in enumerate(blocks(page, "python")):
         if code.startswith(NOT_RUN):
             continue
-        exec(compile(code, f"{page.name}[python block {i}]", "exec"), namespace)  # noqa: S102
+        exec(compile(code, f"{page.name}[python block {i}]", "exec"), namespace)
 
 
 def test_guide_examples_exist_and_skips_say_why():

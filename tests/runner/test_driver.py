@@ -177,7 +177,7 @@ def test_lost_chunk_file_and_torn_journal_are_recomputed(client, spec_file, refe
 @pytest.mark.slow
 def test_client_killed_then_resumed_is_bit_for_bit(client, spec_file, reference, tmp_path):
     path = tmp_path / "k.zarr"
-    log = open(tmp_path / "run.log", "w")  # noqa: SIM115 - closed in finally
+    log = open(tmp_path / "run.log", "w")
     proc = qbstore.qbfast_proc(["run", str(spec_file), "--store", str(path), "--workers", "2"],
                                env={DEBUG_DELAY_ENV: "0.4"}, stdout=log,
                                stderr=subprocess.STDOUT)
@@ -205,7 +205,7 @@ def dask_cluster(tmp_path):
     logs = []
 
     def start(args, name, env=None):
-        log = open(tmp_path / f"{name}.log", "w+")  # noqa: SIM115 - closed at teardown
+        log = open(tmp_path / f"{name}.log", "w+")
         logs.append(log)
         p = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                              env={**os.environ, **(env or {})}, start_new_session=True)
@@ -260,7 +260,7 @@ def test_scheduler_address_and_workers_killed_at_random_moments(dask_cluster, sp
     is killed next: the run finishes, bit for bit."""
     address, workers, start_worker = dask_cluster
     path = tmp_path / "s.zarr"
-    out = open(tmp_path / "cli.log", "w")  # noqa: SIM115 - closed in finally
+    out = open(tmp_path / "cli.log", "w")
     proc = qbstore.qbfast_proc(["run", str(spec_file), "--store", str(path), "--scheduler",
                                 address], stdout=out, stderr=subprocess.STDOUT)
     rng = random.Random(int(time.time()))
@@ -328,7 +328,7 @@ def test_worker_killed_between_data_and_journal_entry(dask_cluster, spec_file, r
         [pid] = c.run(_slow_journal_factory(), 60.0, workers=[by_name["w0"]]).values()
     assert pid == workers[0].pid
     path = tmp_path / "j.zarr"
-    out = open(tmp_path / "cli.log", "w")  # noqa: SIM115 - closed in finally
+    out = open(tmp_path / "cli.log", "w")
     proc = qbstore.qbfast_proc(["run", str(spec_file), "--store", str(path), "--scheduler",
                                 address], stdout=out, stderr=subprocess.STDOUT)
     try:

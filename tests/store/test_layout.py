@@ -305,5 +305,5 @@ def test_remove_partial_files(tmp_path, spec):
     before = qbstore.data_files(path)
     assert store.remove_partial_files(path, info) == 1
     assert not partial.exists() and notes.exists()
-    assert {k: v for k, v in qbstore.data_files(path).items()} == {
+    assert dict(qbstore.data_files(path)) == {
         k: v for k, v in before.items() if not k.endswith(partial.name)}
