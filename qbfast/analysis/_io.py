@@ -187,7 +187,10 @@ def _parameter_attrs(ds: xr.Dataset) -> set[str]:
     model = MODELS.get(str(ds.attrs.get("model", "")))
     if model is None:
         return set()
-    return {n for n in model.parameter_names
+    charger = ds.attrs.get("charger")
+    names = [p.name for p in model.parameters_for(None if charger in (None, "none")
+                                                   else str(charger))]
+    return {n for n in names
             if isinstance(ds.attrs.get(n), (int, float)) and not isinstance(ds.attrs.get(n), bool)}
 
 
@@ -210,7 +213,11 @@ def point_parameters(ds: xr.Dataset | xr.DataArray, attrs: Mapping[str, Any],
     kwargs["battery_hamiltonian"] = str(attrs.get("battery_hamiltonian", "interacting"))
     if "max_step" in attrs:
         kwargs["max_step"] = float(attrs["max_step"])
-    for p in model.parameters:
+    charger = attrs.get("charger")
+    charger = None if charger in (None, "none") else str(charger)
+    if charger is not None:
+        kwargs["charger"] = charger
+    for p in model.parameters_for(charger):
         if p.name in point:
             value = point[p.name]
         elif p.name in ds.coords and ds[p.name].ndim == 0:

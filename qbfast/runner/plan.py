@@ -109,6 +109,29 @@ WARN_FILE_BYTES = 4 << 10
 DEFAULT_THREADS = 16
 
 
+#: Cost of one excitation sector of a charger point, relative to a Fock point (the "cavity"
+#: rate): ``python -m bench.kernels`` charger rows, ns per (point, sector) per thread against
+#: the Fock row's ns per point (2026-12-02, 2 threads: coherent 102-133 ns per sector, thermal
+#: 9.6-11 ns, Fock n = 10 about 150 ns per point).
+SECTOR_COST = {"coherent": 1.0, "thermal": 0.1}
+
+
+def charger_cost(spec: Any) -> float:
+    """Relative cost per evaluation of a spec's charger: the mean number of sectors of its
+    nbar values (the section 7 window) times :data:`SECTOR_COST`; 1 for the Fock charger and
+    the field model."""
+    charger = getattr(spec.grid, "charger", None)
+    if charger not in SECTOR_COST:
+        return 1.0
+    from ..kernels.chargers import sector_window
+
+    g = spec.grid
+    values = g.swept.get("nbar", [g.fixed.get("nbar", 0.0)])
+    sectors = [hi - lo + 1 for lo, hi in (sector_window(charger == "thermal", float(v))
+                                          for v in values)]
+    return max(1.0, SECTOR_COST[charger] * float(sum(sectors)) / len(sectors))
+
+
 def kernel_rate(kernel: str, keep_series: bool, n_metrics: int) -> float:
     """Evaluations per second per core of ``kernel`` computing ``n_metrics`` metrics, from
     :data:`RATES`: seconds per evaluation interpolated linearly between the measured numbers of
@@ -168,7 +191,7 @@ class Work:
                    series_variables=sum(v.stat is None for v in variables),
                    reduced_variables=sum(v.stat is not None for v in variables),
                    itemsize=max(spec.variable_dtype(v).itemsize for v in variables),
-                   chunks=dict(spec.chunk_overrides))
+                   chunks=dict(spec.chunk_overrides), cost=charger_cost(spec))
 
     def check(self) -> None:
         """Raise ValueError (one line naming the field) if the fields do not fit together."""
