@@ -215,7 +215,7 @@ def point_parameters(ds: xr.Dataset | xr.DataArray, attrs: Mapping[str, Any],
         kwargs["max_step"] = float(attrs["max_step"])
     charger = attrs.get("charger")
     charger = None if charger in (None, "none") else str(charger)
-    if charger is not None:
+    if charger is not None and charger != model.default_charger:
         kwargs["charger"] = charger
     for p in model.parameters_for(charger):
         if p.name in point:
