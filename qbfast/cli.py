@@ -98,6 +98,13 @@ def _run(args: argparse.Namespace) -> int:
     _check_run_options(args)
     spec = load_spec(args.spec)
     _quiet_distributed()
+    if args.dashboard:
+        import importlib.util
+
+        if importlib.util.find_spec("bokeh") is None:
+            print("qbfast: warning: --dashboard needs bokeh (pip install 'qbfast[dashboard]'); "
+                  "running without the dashboard", file=sys.stderr)
+            args.dashboard = False
     report = execute(spec, args.store, scheduler=args.scheduler, n_workers=args.workers,
                      threads_per_worker=args.threads_per_worker, overwrite=args.overwrite,
                      progress=sys.stderr, connect_timeout=args.timeout, force=args.force,
