@@ -20,7 +20,7 @@ from qbfast.kernels.chargers import (
     sector_window,
     thermal_window,
 )
-from qbfast.kernels.grid import cavity_grid
+from qbfast.kernels.grid import ROUTE_AUTO, cavity_grid
 from qbfast.runner.spec import SpecError, parse_spec
 
 T = np.array([0.0, 0.03, 0.4, 1.3, 2.9, 6.1])
@@ -45,7 +45,7 @@ def test_fock_charger_is_todays_kernel_bit_for_bit():
     table, bare, slot, _ = g.kernel_inputs()
     assert table.shape[1] == 6  # n, J1, J2, omega_g, omega_a, Delta: today's columns
     out = np.empty((15, g.n_points, t.size))
-    cavity_grid(table, t, bare, slot, out, numba.get_num_threads())
+    cavity_grid(table, t, bare, slot, out, numba.get_num_threads(), ROUTE_AUTO)
     for i, name in enumerate(qbfast.METRICS):
         a = default[name].values.reshape(g.n_points, t.size)
         np.testing.assert_array_equal(a, out[i])

@@ -162,8 +162,10 @@ def test_cli_http_port_one_line_rc_2_nothing_written(http_port, tmp_path):
                        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("qbfast: error: --scheduler tcp://127.0.0.1:")
-    assert "no Dask handshake" in lines[0]
+    # the plan line (points, tasks, size), then the one error line
+    assert len(lines) == 2 and lines[0].startswith("qbfast: ") and " tasks " in lines[0], lines
+    assert lines[1].startswith("qbfast: error: --scheduler tcp://127.0.0.1:")
+    assert "no Dask handshake" in lines[1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
 
 
