@@ -95,19 +95,21 @@ def _kill(p: subprocess.Popen) -> None:
 
 
 def in_memory_rate(spec, chunks: tuple[int, ...], threads: int) -> float:
-    """Points/s of the fused [reduce] kernel on one task's grid, in this process."""
+    """Points/s of the fused [reduce] kernel on one task's grid, in this process, on one
+    thread, times ``threads`` (as the cluster runs it: one single-threaded task per core; the
+    kernel's own threads split blocks of a few points at T = 10,000 and scale poorly)."""
     import numba
 
     from qbfast.reduce import reduce_grid
 
-    numba.set_num_threads(threads)
+    numba.set_num_threads(1)
     slices = tuple(slice(0, c) for c in chunks)
     grid = spec.grid.subgrid(slices)
     tiny = spec.grid.subgrid(tuple(slice(0, 1) for _ in chunks[:-1]) + (slice(0, 4),))
     reduce_grid(tiny, spec.reduce.stats, ("energy", "ergotropy"))  # load the kernel
     start = time.perf_counter()
     reduce_grid(grid, spec.reduce.stats, ("energy", "ergotropy"))
-    return grid.n_points * grid.t.size / (time.perf_counter() - start)
+    return threads * grid.n_points * grid.t.size / (time.perf_counter() - start)
 
 
 def scheduler_tasks_per_s(n_tasks: int = 4000) -> float:
@@ -238,11 +240,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"points/s = x{r['steady_vs_in_memory']:.2f} the in-memory [reduce] "
                       f"kernel on one task's grid "
                       f"({r['in_memory_reduce_points_per_s'] / 1e6:.1f} M points/s, "
-                      f"{args.workers} threads)")
+                      f"1 thread x {args.workers})")
             mean = r["mean_chunk_file_bytes"]
             print(f"  files                    {r['files_when_complete']:,} when complete "
                   f"({r['files_per_1e9_points']:.1f} per 1e9 points); chunk files so far "
-                  f"average {'-' if mean is None else f'{mean / 1024:.0f} KiB'}")
+                  f"average {'-' if mean is None else f'{mean:.0f} bytes'} (the first tasks' data)")
             print(f"  qbfast info (partial)    {r['info_s']:.2f} s: {r['info_tasks_line']}")
             rf = r["resume_first_task_s"]
             print(f"  resumed run, first task  {'never' if rf is None else f'{rf:.1f} s'}")
