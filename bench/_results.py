@@ -74,8 +74,10 @@ def versions() -> dict[str, str]:
 
 def record(bench: str, argv: Sequence[str] | None, figures: Sequence[Mapping[str, Any]], *,
            columns: Mapping[str, str] | None = None, notes: str = "",
-           options: Mapping[str, Any] | None = None, smoke: bool = False) -> Path | None:
-    """Write ``<results dir>/<bench>.json`` and return its path (None for a smoke run).
+           options: Mapping[str, Any] | None = None, smoke: bool = False,
+           variant: str | None = None) -> Path | None:
+    """Write ``<results dir>/<bench>.json`` (``<bench>-<variant>.json`` for a variant of the
+    bench, e.g. another grid) and return its path (None for a smoke run).
 
     ``argv``: the arguments given to the bench's ``main`` (None: ``sys.argv[1:]``); the
     command is recorded as ``python -m bench.<bench> ARGS``. ``figures``: one mapping per
@@ -99,7 +101,7 @@ def record(bench: str, argv: Sequence[str] | None, figures: Sequence[Mapping[str
     }
     directory = Path(os.environ.get(RESULTS_ENV) or RESULTS_DIR)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{bench}.json"
+    path = directory / (f"{bench}-{variant}.json" if variant else f"{bench}.json")
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1, default=_plain) + "\n")
     tmp.replace(path)

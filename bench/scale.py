@@ -261,7 +261,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps({"scheduler_tasks_per_s": tps, "specs": results},
                                         indent=1))
+    record_results(results, tps, argv)
     return 0
+
+
+def record_results(results: list[dict], tps: float, argv: list[str] | None) -> None:
+    """bench/results/scale.json: one row per spec, one per (spec, workers) of the model."""
+    from bench._results import record
+
+    rows: list[dict] = []
+    for r in results:
+        row = {k: v for k, v in r.items() if k not in ("model", "chunks")}
+        row["table"] = "runs"
+        row["chunks"] = " x ".join(str(c) for c in r["chunks"])
+        rows.append(row)
+        rows.extend({"table": "model", "spec": r["spec"], "scheduler_tasks_per_s": tps, **m}
+                    for m in r["model"])
+    record("scale", argv, rows, notes="qbfast run killed after --seconds; the model assumes "
+           "the scheduler rate measured here")
 
 
 if __name__ == "__main__":

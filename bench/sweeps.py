@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     from bench._results import record
 
-    record("sweeps" if args.grid == "cavity8" else f"sweeps-{args.grid}", argv, rows,
+    record("sweeps", argv, rows, variant=None if args.grid == "cavity8" else args.grid,
            notes=f"grid {args.grid}, float32 storage; LocalCluster {n_workers} workers x "
                  f"{args.threads_per_worker} threads; qbfast run: best of 3 runs on one "
                  "cluster (computing time), first run beside it; ceiling: a plain "

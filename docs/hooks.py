@@ -24,7 +24,7 @@ log = logging.getLogger("mkdocs.hooks.qbfast")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-BENCH_MARK = re.compile(r"<!--\s*bench:\s*([A-Za-z0-9_]+)\s*-->")
+BENCH_MARK = re.compile(r"<!--\s*bench:\s*([A-Za-z0-9_-]+)\s*-->")
 HELP_MARK = re.compile(r"<!--\s*qbfast-help:\s*([A-Za-z0-9_-]+)\s*-->")
 HELP_WIDTH = "96"
 
