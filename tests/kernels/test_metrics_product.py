@@ -115,6 +115,7 @@ def test_any_subset_of_metrics_gives_the_full_values(wanted):
         np.testing.assert_array_equal(got[i], full[ref.METRIC_NAMES.index(name)], err_msg=name)
 
 
+@pytest.mark.slow  # hypothesis over many states
 def test_product_steering_equals_general_formula():
     rng = np.random.default_rng(8)
     for _ in range(300):

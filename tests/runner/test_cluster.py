@@ -152,6 +152,7 @@ def test_a_scheduler_with_a_worker_connects(scheduler):
         _stop(worker)
 
 
+@pytest.mark.slow  # a subprocess
 def test_cli_http_port_one_line_rc_2_nothing_written(http_port, tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text('model = "cavity"\nmetrics = ["energy"]\n[params]\nJ2 = [0.0, 1.0]\n'
