@@ -273,3 +273,15 @@ def test_missing_file_is_refused(tmp_path):
 
 def test_spec_error_is_a_value_error():
     assert issubclass(SpecError, ValueError)
+
+
+def test_codec_key_chooses_the_store_codec_and_refuses_others():
+    base = 'model = "cavity"\n[params]\nJ2 = [0.0, 1.0]\nt = [0.0, 1.0]\n'
+    assert parse_spec(base).codec == "auto"
+    for codec in ("zstd", "blosc-lz4", "none"):
+        spec = parse_spec(f'codec = "{codec}"\n' + base)
+        assert spec.codec == codec
+        assert spec.hash != parse_spec(base).hash  # a store of another codec is another store
+    with pytest.raises(SpecError, match=r"<spec>: codec: unknown codec 'lz4'; allowed: 'auto', "
+                                        r"'zstd', 'blosc-lz4', 'none'"):
+        parse_spec('codec = "lz4"\n' + base)
