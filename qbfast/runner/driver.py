@@ -195,13 +195,13 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             report.tasks_total = state.info.n_tasks
             if state.complete and not repair:
                 report.status = "complete"
-                _finish(report, state.info, start)
+                _finish(report, state.info, start, state.record)
                 return report
             if state.record.done.all() and not len(state.lost) and not repair:
                 # every task recorded (the run was stopped before writing the completion
                 # file): nothing to compute, no cluster needed
                 _store.write_complete(state.info, state.record)
-                _finish(report, state.info, start)
+                _finish(report, state.info, start, state.record)
                 return report
         if state is None:
             _check_space(spec, path, force)
@@ -246,14 +246,15 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             raise RunError(f"{path}: {len(state.record.missing) + len(state.lost)} tasks are "
                            f"still missing after the run; run it again")
         _store.write_complete(state.info, state.record)
-        _finish(report, state.info, start)
+        _finish(report, state.info, start, state.record)
     return report
 
 
-def _finish(report: RunReport, info: StoreInfo, start: float) -> None:
+def _finish(report: RunReport, info: StoreInfo, start: float,
+            record: _store.Record | None = None) -> None:
     report.wall_s = time.perf_counter() - start
     report.bytes_on_disk, report.files = _store.bytes_on_disk(info.path)
-    report.peaks = peaks(info)
+    report.peaks = peaks(info, record)
 
 
 def _check_space(spec: Spec, path: Path, force: bool) -> None:
@@ -365,11 +366,13 @@ def _points_of(ctx: TaskContext, tasks: np.ndarray) -> int:
     return int(points.sum())
 
 
-def peaks(info: StoreInfo) -> dict[str, tuple[float, dict[str, float]]]:
+def peaks(info: StoreInfo, record: _store.Record | None = None
+          ) -> dict[str, tuple[float, dict[str, float]]]:
     """Maximum of each peak metric over the recorded tasks: metric -> (value, coords)."""
     import zarr
 
-    record = _store.read_record(info)
+    if record is None:  # the record the caller has just read, else read it
+        record = _store.read_record(info)
     if not info.peak_metrics or not record.done.any():
         return {}
     root = zarr.open_group(info.path, mode="r", use_consolidated=False)
