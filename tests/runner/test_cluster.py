@@ -119,10 +119,12 @@ def _connect_fails(address: str, fragment: str) -> str:
     return progress.getvalue()
 
 
+@pytest.mark.slow  # real scheduler/server processes and a timeout
 def test_http_server_fails_within_the_timeout(http_port):
     _connect_fails(f"tcp://127.0.0.1:{http_port}", "no Dask handshake came within 2 s")
 
 
+@pytest.mark.slow  # real scheduler/server processes and a timeout
 def test_a_schedulers_dashboard_port_fails_within_the_timeout(scheduler):
     _, dashboard = scheduler
     _connect_fails(f"127.0.0.1:{dashboard}", "is this an HTTP port, such as the dashboard?")
@@ -132,6 +134,7 @@ def test_nothing_listening_fails_at_once():
     _connect_fails(f"tcp://127.0.0.1:{_free_port()}", "cannot connect")
 
 
+@pytest.mark.slow  # real scheduler/server processes and a timeout
 def test_a_scheduler_without_workers_says_what_it_waits_for(scheduler):
     address, _ = scheduler
     said = _connect_fails(address, "0 of 1 worker(s) after 2 s (--timeout); start one with "
@@ -140,6 +143,7 @@ def test_a_scheduler_without_workers_says_what_it_waits_for(scheduler):
                    f"{address} (0 connected)\n"
 
 
+@pytest.mark.slow  # real scheduler/server processes and a timeout
 def test_a_scheduler_with_a_worker_connects(scheduler):
     address, _ = scheduler
     worker = subprocess.Popen([DASK, "worker", address, "--nthreads", "1", "--no-nanny"],
