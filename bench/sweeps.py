@@ -136,7 +136,7 @@ def plain_write(spec, path: Path) -> float:
 
 
 def qbfast_run(text: str, name: str, path: Path, n_workers: int, threads: int,
-               repeats: int = 3):
+               repeats: int = 3, durable: bool = True):
     """``repeats`` runs of the spec into a fresh store at ``path`` on one new LocalCluster.
     Returns (spec, the report with the shortest computing time, the first report, the first
     run's wall time, the workers' max RSS in MiB)."""
@@ -151,7 +151,7 @@ def qbfast_run(text: str, name: str, path: Path, n_workers: int, threads: int,
         reports, wall = [], 0.0
         for i in range(repeats):
             start = time.perf_counter()
-            reports.append(execute(spec, path, client, overwrite=True))
+            reports.append(execute(spec, path, client, overwrite=True, durable=durable))
             if i == 0:
                 wall = time.perf_counter() - start
         rss = client.run(_maxrss_mib)
@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None,
                         help="LocalCluster workers (default: one per core)")
     parser.add_argument("--threads-per-worker", type=int, default=1)
+    parser.add_argument("--no-fsync", action="store_true",
+                        help="qbfast run without fsync of chunk files and journal entries "
+                             "(durable=False: measures what the disk flushes cost)")
     args = parser.parse_args(argv)
     cores = available_cores()
     n_workers = args.workers or max(1, cores // args.threads_per_worker)
@@ -207,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             for label, reduce, codec in runs:
                 rtext = spec_text(points, reduce=reduce, grid=args.grid, codec=codec)
                 rspec, report, first, wall, rss = qbfast_run(
-                    rtext, "bench", tmp / "run.zarr", n_workers, args.threads_per_worker)
+                    rtext, "bench", tmp / "run.zarr", n_workers, args.threads_per_worker,
+                    durable=not args.no_fsync)
                 b = report.bytes_on_disk
                 vs_mem = f"x{t_mem / report.compute_s:.2f} of in-memory, " if t_mem else ""
                 if reduce or codec == "auto":
