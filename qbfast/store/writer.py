@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunk_files import ChunkFiles
+from .chunk_files import ChunkFiles, StagedChunk, commit, discard
 from .layout import META, StoreError, StoreInfo
 from .record import DONE, Journal
 
@@ -71,8 +71,15 @@ class StoreWriter:
         """Write task ``task``: each variable's chunk (``data[name]``: the task's region),
         durable, then its journal entry (checksums and peaks)."""
         coords = self.info.task_coords(task)
-        crcs = [files.write(coords[:ndim], data[name])
-                for files, ndim, name in zip(self.files, self.ndims, self.names)]
+        staged: list[StagedChunk] = []
+        try:
+            for files, ndim, name in zip(self.files, self.ndims, self.names):
+                staged.append(files.stage(coords[:ndim], data[name]))
+        except BaseException:
+            discard(staged)
+            raise
+        commit(staged)
+        crcs = [s.crc for s in staged]
         delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)
         if delay:  # fault-injection tests: widen the window between data and record
             time.sleep(float(delay))
