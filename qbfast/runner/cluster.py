@@ -13,10 +13,9 @@ Every step is bounded by one ``timeout`` (seconds; ``qbfast run --timeout``, def
   ``distributed.Client(address, timeout=timeout)``. Other schemes (tls, ws, ucx) rely on the
   Client's own timeout, which bounds the connection but not distributed's handshake read;
 - the wait for workers: a scheduler without workers is waited on for at most ``timeout``
-  seconds, saying so on the progress stream; a local cluster's workers likewise, once
-  ``LocalCluster`` has returned (its own start of the worker processes is bounded by
-  distributed, not by ``timeout``: its ``death_timeout`` fails with an AssertionError in
-  distributed 2026.8 when it fires during a start).
+  seconds, saying so on the progress stream; a local cluster likewise: it is made with no
+  workers (``LocalCluster`` then returns once its scheduler runs) and scaled to its workers,
+  whose start is waited on for at most ``timeout`` seconds.
 
 While a local cluster runs, its workers' ``distributed.worker`` log is raised to CRITICAL: a
 failed task is reported once by the run (one line), not dumped by every worker.
@@ -193,8 +192,10 @@ def connect(client: Any = None, scheduler: str | None = None, n_workers: int | N
     # silence_logs: the workers' "distributed" logs at CRITICAL (a failed task is reported
     # once by the run, not by every worker). No dashboard; the scheduler's HTTP routes
     # (health, metrics) on a free port, not on 8787, which another cluster may hold.
+    # The cluster starts with no workers (the constructor then waits only for its scheduler),
+    # and is scaled to n: the workers' start is waited on below, bounded by ``timeout``.
     try:
-        cluster = LocalCluster(n_workers=n, threads_per_worker=k, processes=True,
+        cluster = LocalCluster(n_workers=0, threads_per_worker=k, processes=True,
                                dashboard_address=":0" if dashboard else None,
                                silence_logs=logging.CRITICAL,
                                scheduler_kwargs=None if dashboard
@@ -205,8 +206,10 @@ def connect(client: Any = None, scheduler: str | None = None, n_workers: int | N
                            ) from None
     with cluster, Client(cluster, timeout=seconds) as c:
         if dashboard:
-            _say(progress, f"qbfast: Dask dashboard at {c.dashboard_link}")
-        _wait_for_workers(c, n, seconds, "the local cluster", progress,
+            _say(progress, f"Dask dashboard at {c.dashboard_link}")
+        cluster.scale(n)
+        # said only when it fails: a local cluster's workers always start after it
+        _wait_for_workers(c, n, seconds, "the local cluster", None,
                           "fewer --workers, or a longer --timeout on a loaded host")
         yield c
 

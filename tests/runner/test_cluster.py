@@ -196,3 +196,14 @@ def test_local_cluster_task_errors_are_not_dumped_by_the_workers(capfd):
     err = capfd.readouterr().err
     assert "ERROR" not in err and "Traceback" not in err and "Compute Failed" not in err, err
 
+
+
+def test_local_cluster_start_is_bounded_by_the_timeout():
+    """A local cluster whose workers cannot start within ``timeout`` (here 0.01 s: a worker
+    process takes ~1 s to start) ends in one ClusterError line naming --timeout, instead of
+    waiting on distributed's own start-up."""
+    with pytest.raises(ClusterError) as e, connect(n_workers=2, timeout=0.01) as client:
+        client.submit(int, "1").result()  # pragma: no cover - not reached
+    message = str(e.value)
+    assert "\n" not in message and "the local cluster" in message and "--timeout" in message
+    assert "of 2 worker(s)" in message
