@@ -11,8 +11,9 @@ values = 1.07e13), a real ``qbfast run`` process on a local cluster (one worker 
 - the client's peak RSS (VmHWM of the ``qbfast run`` process: client and scheduler);
 - the number of tasks, the points per task, and the files and bytes per file the finished store
   will have (from the plan and the chunk files written so far);
-- the steady throughput (tasks finished after the first, per second, x points per task) against
-  the in-memory ``[reduce]`` kernel on one task's grid with as many threads (same run);
+- the steady throughput (the least-squares slope of finished tasks against time, x points
+  per task) against the in-memory ``[reduce]`` kernel on one task's grid with as many
+  threads (same run);
 - after a SIGKILL of the whole process group at ``--seconds``: the time of ``qbfast info``,
   and the time from a resumed run's start until it finishes a new task.
 
@@ -150,24 +151,33 @@ def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> 
     p = subprocess.Popen(_cmd("run", str(spec_path), "--store", str(store), "--workers",
                               str(workers)), stdout=log, stderr=subprocess.STDOUT, env=env,
                          start_new_session=True)
-    first = first_n = None
+    first = None
+    seen: list[tuple[float, int]] = []  # (time a new entry count was first seen, count)
     rss = float("nan")
     try:
         while time.perf_counter() - start < seconds and p.poll() is None:
             time.sleep(0.05)
             rss = max(_vmhwm_mib(p.pid), rss) if rss == rss else _vmhwm_mib(p.pid)
             k = _entries(store, entry)
-            if first is None and k:
-                first, first_n = time.perf_counter(), k
-        last, last_n = time.perf_counter(), _entries(store, entry)
+            if k and (not seen or k > seen[-1][1]):
+                seen.append((time.perf_counter(), k))
+                if first is None:
+                    first = seen[0][0]
         rss = _vmhwm_mib(p.pid) if p.poll() is None else rss
     finally:
         _kill(p)
         log.close()
     out["first_task_s"] = None if first is None else first - start
     out["client_peak_rss_mib"] = rss
-    if first is not None and first_n is not None and last_n > first_n:
-        out["steady_points_per_s"] = (last_n - first_n) * per_task / (last - first)
+    if len(seen) >= 3:
+        # the slope of finished tasks against time (least squares over every new count):
+        # W workers finish their tasks in W interleaved sequences, so a difference between
+        # the first finish and the end of the run (mid-task) is biased low by up to a task
+        # per worker; the slope is not
+        ts = np.array([t for t, _ in seen])
+        ns = np.array([n for _, n in seen], dtype=float)
+        out["steady_points_per_s"] = float(np.polyfit(ts, ns, 1)[0]) * per_task
+        out["steady_tasks_measured"] = int(ns[-1])
     # files and bytes
     chunk_files = [f for v in layout.variables for f in (store / v.name).glob("c.*")
                    if not f.name.endswith(".partial")]
