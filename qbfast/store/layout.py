@@ -450,10 +450,40 @@ def remove_stale(path: str | Path) -> int:
     n = 0
     pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{12}}\.(partial|removing)")
     for p in path.parent.glob(f".{path.name}.*"):
-        if p.is_dir() and not p.is_symlink() and pattern.fullmatch(p.name):
+        if (p.is_dir() and not p.is_symlink() and pattern.fullmatch(p.name)
+                and _only_store_files(p)):
             shutil.rmtree(p, ignore_errors=True)
             n += 1
     return n
+
+
+def _only_store_files(path: Path) -> bool:
+    """Whether everything under ``path`` (a build or removal directory) has the name of a
+    file a qbfast store, or its build, holds: ``zarr.json`` files, chunk files and their
+    temporary files in array directories, the bookkeeping group's files and journals; no
+    symbolic link. qbfast deletes no file it did not create, whatever the directory's name."""
+    from .record import JOURNAL_NAME
+
+    for root, dirs, files in os.walk(path):
+        rel = Path(root).relative_to(path).parts
+        if any(os.path.islink(os.path.join(root, d)) for d in dirs):
+            return False
+        for f in files:
+            full = os.path.join(root, f)
+            if os.path.islink(full):
+                return False
+            if f == "zarr.json" or _PARTIAL.fullmatch(f):
+                continue
+            if rel == (META,) and f == "complete.json":
+                continue
+            if rel == (META, "journal") and JOURNAL_NAME.fullmatch(f):
+                continue
+            if len(rel) == 1 and rel[0] != META and _CHUNK_NAME.fullmatch(f):
+                continue
+            if len(rel) == 2 and rel[0] != META and rel[1] == "c" and f == "0":
+                continue  # a coordinate's chunk (zarr's default "/" keys)
+            return False
+    return True
 
 
 def remove_partial_files(path: str | Path, info: StoreInfo) -> int:

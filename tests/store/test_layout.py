@@ -135,11 +135,25 @@ def test_killed_creation_leaves_nothing_that_counts(tmp_path, spec):
     other.mkdir()
     keep = tmp_path / ".s.zarr.notes.partial"
     keep.mkdir()
+    # a directory with the build name that holds a file no store holds is not qbfast's
+    users = tmp_path / ".s.zarr.abcdefabcdef.partial"
+    (users / "energy").mkdir(parents=True)
+    (users / "energy" / "zarr.json").write_text("{}")
+    (users / "energy" / "thesis.tex").write_text("mine")
+    linked = tmp_path / ".s.zarr.abcdefabcde0.removing"
+    linked.mkdir()
+    (linked / "zarr.json").symlink_to(tmp_path / "elsewhere.json")
     assert not path.exists()
     with pytest.raises(store.StoreError, match="no such store"):
         store.open_info(path)
-    assert store.remove_stale(path) == 2
+    built = tmp_path / ".s.zarr.fedcbafedcba.partial"  # a real build, with every file
+    qbstore.create(spec, tmp_path / "b.zarr")
+    qbstore.write_tasks(spec, tmp_path / "b.zarr", [0])
+    (tmp_path / "b.zarr").rename(built)
+    assert store.remove_stale(path) == 3
+    assert not built.exists()
     assert not stale.exists() and not aside.exists() and other.exists() and keep.exists()
+    assert (users / "energy" / "thesis.tex").read_text() == "mine" and linked.is_dir()
     qbstore.create(spec, path)
     assert store.open_info(path).n_tasks == 3
 
