@@ -15,7 +15,7 @@ from pathlib import Path
 from qbfast import store
 from qbfast.runner.driver import store_layout
 from qbfast.runner.spec import Spec
-from qbfast.runner.tasks import TaskContext, kernels_digest, run_task
+from qbfast.runner.tasks import TaskContext, flush, kernels_digest, run_task
 
 
 def create(spec: Spec, path: Path) -> store.StoreInfo:
@@ -33,10 +33,12 @@ def context(spec: Spec, path: Path, generation: int | None = None,
 
 def write_tasks(spec: Spec, path: Path, tasks: Iterable[int] | None = None,
                 **kw: object) -> TaskContext:
-    """Compute and write ``tasks`` (default: all) in this process, as workers do."""
+    """Compute and write ``tasks`` (default: all) in this process, as workers do, then wait
+    for them to be recorded, as a run does at its end."""
     ctx = context(spec, path, **kw)  # type: ignore[arg-type]
     for t in (range(spec.n_chunks) if tasks is None else tasks):
         run_task(int(t), ctx)
+    flush()
     return ctx
 
 

@@ -340,7 +340,7 @@ def test_verify_reports_each_damaged_chunk_and_repair_restores_the_bytes(referen
     assert r.returncode == 0 and "3 of 3 tasks verified, 0 damaged" in r.stdout
 
 
-def _run_cli(args: list[str], cwd: Path, hide_bokeh: bool) -> subprocess.CompletedProcess:
+def _run_cli_bokeh(args: list[str], cwd: Path, hide_bokeh: bool) -> subprocess.CompletedProcess:
     """``qbfast ARGS`` in a fresh interpreter; ``hide_bokeh``: as if bokeh were not installed
     (``sys.modules["bokeh"] = None``: imports of it fail and ``find_spec`` finds nothing)."""
     code = ("import sys\n" + ("sys.modules['bokeh'] = None\n" if hide_bokeh else "")
@@ -353,7 +353,8 @@ def _run_cli(args: list[str], cwd: Path, hide_bokeh: bool) -> subprocess.Complet
 def test_dashboard_without_bokeh_warns_and_runs(spec_file, tmp_path):
     """--dashboard without bokeh: one warning line naming the extra, then the run as without
     --dashboard (a complete store, no dashboard line)."""
-    r = _run_cli(["run", str(spec_file), "--workers", "1", "--dashboard"], tmp_path, True)
+    r = _run_cli_bokeh(["run", str(spec_file), "--workers", "1", "--dashboard"], tmp_path,
+                        True)
     assert r.returncode == 0, r.stderr
     warnings = [ln for ln in r.stderr.splitlines() if "bokeh" in ln]
     assert len(warnings) == 1 and warnings[0].startswith("qbfast: warning: --dashboard")
@@ -365,7 +366,8 @@ def test_dashboard_without_bokeh_warns_and_runs(spec_file, tmp_path):
 @pytest.mark.slow  # a subprocess and a local cluster
 def test_dashboard_address_is_printed(spec_file, tmp_path):
     pytest.importorskip("bokeh")
-    r = _run_cli(["run", str(spec_file), "--workers", "1", "--dashboard"], tmp_path, False)
+    r = _run_cli_bokeh(["run", str(spec_file), "--workers", "1", "--dashboard"], tmp_path,
+                        False)
     assert r.returncode == 0, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if "Dask dashboard at" in ln]
     assert len(lines) == 1 and re.search(r"at http://\S+:\d+/status", lines[0]), r.stderr

@@ -28,6 +28,7 @@ from .cluster import DEFAULT_TIMEOUT, connect
 from .spec import Spec, load_spec
 from .tasks import (
     TaskContext,
+    flush,
     kernels_digest,
     numba_threads_for,
     peak_metrics,
@@ -35,6 +36,9 @@ from .tasks import (
     warm,
 )
 
+#: Rounds of recomputing, within a run, tasks that finished but were never recorded (their
+#: worker was lost before its flusher recorded them).
+RECOMPUTE_ROUNDS = 2
 #: Tasks in flight per Dask thread of the cluster: enough that a thread never waits for the
 #: scheduler, few enough that the client and the scheduler hold O(workers) futures.
 WINDOW_PER_THREAD = 3
@@ -241,6 +245,12 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                               kernels=kernels_digest(), numba_threads={}, durable=durable)
             if len(todo):
                 _distribute(ctx, todo, report, c, progress, start)
+                for _ in range(RECOMPUTE_ROUNDS):
+                    # tasks that finished on a worker lost before it recorded them
+                    again = inspect_store(path).record.missing
+                    if not len(again):
+                        break
+                    _distribute(ctx, again, report, c, progress, start)
         state = inspect_store(path)
         if len(state.record.missing) or len(state.lost):
             raise RunError(f"{path}: {len(state.record.missing) + len(state.lost)} tasks are "
@@ -349,7 +359,13 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             report.evaluations += evaluations
             bar.update(1, evaluations)
             submit()
-        report.compute_s = time.perf_counter() - submitted
+        try:  # the last tasks' chunk files are flushed and recorded by the workers
+            client.run(flush)
+        except Exception as exc:
+            what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            raise RunError(f"{ctx.path}: a task failed ({what}); the store is resumable: "
+                           f"run the same command again") from exc
+        report.compute_s += time.perf_counter() - submitted
     finally:
         bar.close()
         if in_flight:

@@ -234,8 +234,10 @@ def task_numba_threads(per_host: dict[str, int]) -> int:
 
 def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
     """A Dask task: compute task ``task`` and write it into the store (chunk files, then the
-    journal entry). Returns (task, evaluations, seconds). A worker whose kernel code differs
-    from the store's, or a store that was created again since the run was planned, is refused
+    journal entry, both finished by the writer's flusher thread while the worker computes
+    its next task; :func:`flush` waits for them). Returns (task, evaluations, seconds). A
+    worker whose kernel code differs from the store's, or a store that was created again
+    since the run was planned, is refused
     before anything is written."""
     start = time.perf_counter()
     if ctx.kernels != kernels_digest():
@@ -248,8 +250,16 @@ def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
     delay = os.environ.get(DEBUG_DELAY_ENV)
     if delay:
         time.sleep(float(delay))
-    writer.write(task, data, peaks)
+    writer.write_behind(task, data, peaks)  # recorded by the writer's flusher thread
     return task, math.prod(s.stop - s.start for s in slices), time.perf_counter() - start
+
+
+def flush() -> int:
+    """On a worker, at the end of a run: wait until every task it wrote is recorded (the
+    writers' flusher threads, :meth:`qbfast.store.StoreWriter.write_behind`)."""
+    from ..store.writer import flush_writers
+
+    return flush_writers()
 
 
 def warm(ctx: TaskContext) -> int:

@@ -15,7 +15,7 @@ import json
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from .record import DONE, Journal
 #: Environment variable read by the writers (fault-injection tests only): seconds to sleep
 #: between a task's chunk files and its journal entry.
 DEBUG_JOURNAL_DELAY_ENV = "QBFAST_DEBUG_JOURNAL_DELAY"
+#: Tasks of one writer that may wait for its flusher thread (:meth:`StoreWriter.write_behind`).
+WRITE_BEHIND = 2
 
 
 class StoreChangedError(StoreError):
@@ -42,6 +44,12 @@ class StoreWriter:
         self.path = Path(path)
         self.root_fd: int | None = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         self.files: list[ChunkFiles] = []
+        self._cond = threading.Condition()
+        self._queue: deque[tuple[int, list[StagedChunk], np.ndarray | None]] = deque()
+        self._flusher: threading.Thread | None = None
+        self._busy = False
+        self._closing = False
+        self._error: BaseException | None = None
         try:
             fd = os.open(f"{META}/zarr.json", os.O_RDONLY, dir_fd=self.root_fd)
             with os.fdopen(fd, "rb") as f:
@@ -70,6 +78,70 @@ class StoreWriter:
               peaks: np.ndarray | None = None) -> None:
         """Write task ``task``: each variable's chunk (``data[name]``: the task's region),
         durable, then its journal entry (checksums and peaks)."""
+        self._commit(task, self._stage(task, data), peaks)
+
+    def write_behind(self, task: int, data: Mapping[str, np.ndarray],
+                     peaks: np.ndarray | None = None) -> None:
+        """As :meth:`write`, but only the chunk files' bytes are written here (to their
+        temporary names); flushing them to disk, renaming them and the journal entry are done
+        by this writer's flusher thread, in order, while the caller computes its next task (a
+        task's data then cost the disk's time once, not twice). At most
+        :data:`WRITE_BEHIND` tasks wait for it: beyond, this call waits. An error of the
+        flusher is raised by the next call, and by :meth:`flush`. The record never names a
+        task before its data are durable; a kill loses only the tasks not yet recorded."""
+        staged = self._stage(task, data)
+        try:
+            self._raise_flusher_error()
+            with self._cond:
+                if self._flusher is None:
+                    self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
+                                                     name="qbfast-store-flusher")
+                    self._flusher.start()
+                while len(self._queue) >= WRITE_BEHIND and self._error is None:
+                    self._cond.wait()
+                self._queue.append((task, staged, peaks))
+                self._cond.notify_all()
+        except BaseException:
+            discard(staged)
+            raise
+
+    def flush(self) -> None:
+        """Wait until every task given to :meth:`write_behind` is recorded; raise the
+        flusher's error, if any."""
+        with self._cond:
+            while (self._queue or self._busy) and self._error is None:
+                self._cond.wait()
+        self._raise_flusher_error()
+
+    def _raise_flusher_error(self) -> None:
+        if self._error is not None:
+            raise StoreError(f"{self.path}: writing a task failed: {self._error}") \
+                from self._error
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    if self._closing:
+                        return
+                    self._cond.wait()
+                task, staged, peaks = self._queue.popleft()
+                self._busy = True
+            try:
+                self._commit(task, staged, peaks)
+            except BaseException as e:  # kept for the writing thread; nothing recorded
+                discard(staged)  # the files not renamed yet
+                with self._cond:
+                    self._error = e
+                    for _, other, _ in self._queue:
+                        discard(other)
+                    self._queue.clear()
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _stage(self, task: int, data: Mapping[str, np.ndarray]) -> list[StagedChunk]:
         coords = self.info.task_coords(task)
         staged: list[StagedChunk] = []
         try:
@@ -78,14 +150,25 @@ class StoreWriter:
         except BaseException:
             discard(staged)
             raise
+        return staged
+
+    def _commit(self, task: int, staged: list[StagedChunk],
+                peaks: np.ndarray | None) -> None:
         commit(staged)
-        crcs = [s.crc for s in staged]
         delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)
         if delay:  # fault-injection tests: widen the window between data and record
             time.sleep(float(delay))
-        self.journal.append(task, DONE, crcs, peaks)
+        self.journal.append(task, DONE, [c.crc for c in staged], peaks)
 
     def close(self) -> None:
+        """Record what :meth:`write_behind` was given (errors are dropped here: those tasks
+        stay unrecorded), then close every file."""
+        if self._flusher is not None:
+            with self._cond:
+                self._closing = True
+                self._cond.notify_all()
+            self._flusher.join()
+            self._flusher = None
         for f in self.files:
             f.close()
         if getattr(self, "journal", None) is not None:
@@ -118,3 +201,14 @@ def task_writer(path: str | Path, store_id: str, generation: int, run_id: str,
         while len(_WRITERS) > _WRITERS_KEPT:
             _WRITERS.popitem(last=False)[1].close()
     return writer
+
+
+def flush_writers() -> int:
+    """Wait until every task this process gave to a writer's :meth:`~StoreWriter.write_behind`
+    is recorded (run on every worker at the end of a run); return the number of writers.
+    Raises the first flusher error."""
+    with _WRITERS_LOCK:
+        writers = list(_WRITERS.values())
+    for w in writers:
+        w.flush()
+    return len(writers)

@@ -213,3 +213,37 @@ def test_reading_a_1e5_task_record_costs_a_few_journal_reads(tmp_path):
     assert store.read_record(one).n_done == n // 4
     assert t_record < 2000 * t_bytes, (t_record, t_bytes)
     assert t_record < 8 * t_one, (t_record, t_one)
+
+
+def test_write_behind_records_after_the_flush_and_reports_its_error(tmp_path, spec,
+                                                                     monkeypatch):
+    """Tasks written behind are recorded once their files are flushed (flush waits for them);
+    a failure in the flusher thread (here: the disk full at the rename of task 1's files)
+    records nothing for that task, leaves no partial file, and is raised by flush."""
+    from qbfast.runner.tasks import compute_block
+    from qbfast.store import chunk_files
+
+    path = tmp_path / "s.zarr"
+    info = qbstore.create(spec, path)
+    ctx = qbstore.context(spec, path)
+    writer = store.task_writer(path, ctx.store_id, ctx.generation, ctx.run_id)
+    blocks = {t: compute_block(spec, ctx.slices(t)) for t in range(3)}
+    writer.write_behind(0, *blocks[0])
+    writer.flush()
+    assert store.read_record(info).done.nonzero()[0].tolist() == [0]
+    commit = chunk_files.commit
+    calls = []
+
+    def full_disk(staged):
+        calls.append(len(staged))
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        commit(staged)
+
+    monkeypatch.setattr("qbfast.store.writer.commit", full_disk)
+    writer.write_behind(1, *blocks[1])
+    with pytest.raises(store.StoreError, match="No space left on device"):
+        writer.flush()
+    assert store.read_record(info).done.nonzero()[0].tolist() == [0]
+    for var in info.variables:
+        assert not list((path / var.name).glob("*.partial")), var.name
