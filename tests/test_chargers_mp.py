@@ -113,6 +113,55 @@ def test_mp_state_is_a_density_matrix(charger):
                 assert abs(rho[3, 3] - 1) < 1e-40
 
 
+def _concurrence_textbook(rho):
+    """sqrt of the eigenvalues of rho (sy x sy) rho* (sy x sy), descending: l1 - l2 - l3 - l4.
+    Loses half the digits near 0 (sqrt of round-off): ~1e-25 at 50 digits, enough here."""
+    _, sy, _ = mr._pauli()
+    ss = mr.kron(sy, sy)
+    rho_conj = mp.matrix([[mp.conj(rho[i, k]) for k in range(4)] for i in range(4)])
+    ev = mp.eig(rho * ss * rho_conj * ss, left=False, right=False)
+    lam = sorted((mp.sqrt(max(mp.re(x), mp.mpf(0))) for x in ev), reverse=True)
+    return max(mp.mpf(0), lam[0] - lam[1] - lam[2] - lam[3])
+
+
+def _steering_closed_form(rho):
+    """physics.md section 4 closed form from n_i, s_i, c_i (the Bloch summary)."""
+    paulis = mr._pauli()
+    i2 = mp.eye(2)
+
+    def plogp(x):
+        return x * mp.log(x, 2) if x > 0 else mp.mpf(0)
+
+    i_ab = i_ba = mp.mpf(0)
+    for s in paulis:
+        n = mp.re(mr.trace(rho * mr.kron(s, i2)))
+        m = mp.re(mr.trace(rho * mr.kron(i2, s)))
+        c = mp.re(mr.trace(rho * mr.kron(s, s)))
+        joint = sum(plogp(1 + a * n + b * m + a * b * c) for a in (1, -1) for b in (1, -1))
+        i_ab += 1 + (plogp(1 + n) + plogp(1 - n)) / 2 - joint / 4
+        i_ba += 1 + (plogp(1 + m) + plogp(1 - m)) / 2 - joint / 4
+    return i_ab, i_ba
+
+
+@pytest.mark.parametrize("charger", ["coherent", "thermal"])
+def test_mp_concurrence_and_steering_routes_agree(charger):
+    """The SVD concurrence against the textbook eigenvalue route (and, thermal, the X-state
+    closed form); the outcome-probability steering against the section 4 closed form."""
+    for nbar in (1e-7, 3.0):
+        p = dict(nbar=nbar, J1=0.7, J2=-0.3, omega_g=0.9, omega_a=1.2, Delta=1.1)
+        with mp.workdps(mr.DPS):
+            for tk in (0.4, 6.1):
+                rho = mr.mp_state(charger, p, tk)
+                conc = mr.concurrence(rho)
+                assert abs(conc - _concurrence_textbook(rho)) < 1e-20
+                if charger == "thermal":
+                    x = 2 * max(mp.mpf(0), abs(rho[1, 2]) - mp.sqrt(mp.re(rho[0, 0] * rho[3, 3])),
+                                abs(rho[0, 3]) - mp.sqrt(mp.re(rho[1, 1] * rho[2, 2])))
+                    assert abs(conc - x) < 1e-40
+                for a, b in zip(mr.steering(rho), _steering_closed_form(rho)):
+                    assert abs(a - b) < 1e-30
+
+
 @pytest.mark.parametrize("charger,nbar", [("coherent", 4.0), ("thermal", 0.6)])
 def test_mp_reference_matches_qutip_brute_force(charger, nbar):
     """The mp sector sum and the float64 QuTiP brute force (full Tavis-Cummings Hamiltonian,
