@@ -203,3 +203,27 @@ def test_qbfast_matches_mp_reference_at_tiny_energy(case, charger, battery_hamil
     """nbar ~ 1e-7, t ~ 1e-3..0.3: energies 1e-13..1e-8, around the efficiency NaN threshold
     and where ergotropy / energy divides two numbers of round-off size in float64."""
     _compare(charger, SMALL_ENERGY_CASES[case], T_SMALL, battery_hamiltonian)
+
+
+def _random_cases(charger, count, seed, nbar_max):
+    """nbar log-uniform in [1e-8, nbar_max], J1 = 0 or J2 = 2 half the time, omega_g and
+    omega_a of either sign, Delta of either sign; t = 0 and 7 log-uniform times in [1e-3, 100]."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        p = dict(nbar=float(10 ** rng.uniform(-8, np.log10(nbar_max))),
+                 J1=float(rng.choice([0.0, rng.uniform(-1, 1.5)])),
+                 J2=float(rng.choice([2.0, rng.uniform(-1.5, 2.0)])),
+                 omega_g=float(rng.uniform(-1.5, 1.5)), omega_a=float(rng.uniform(-2, 2.0)),
+                 Delta=float(rng.choice([-1, 1]) * rng.uniform(0.3, 1.5)))
+        t = np.concatenate([[0.0], np.sort(10 ** rng.uniform(-3, 2, 7))])
+        out.append(pytest.param(charger, p, t, id=f"{charger}-nbar={p['nbar']:.3g}"))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("battery_hamiltonian", ["interacting", "bare"])
+@pytest.mark.parametrize("charger,params,t", _random_cases("coherent", 12, 1, 300.0)
+                         + _random_cases("thermal", 6, 2, 30.0))
+def test_qbfast_matches_mp_reference_random(charger, params, t, battery_hamiltonian):
+    _compare(charger, params, t, battery_hamiltonian)
