@@ -230,23 +230,33 @@ def test_qbfast_matches_mp_reference_random(charger, params, t, battery_hamilton
 
 
 # ----------------------------------------------------------------------------- a kernel defect
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "qbfast.kernels.chargers.density3_spectrum takes the largest eigenvalue from "
-    "hermitian3_eigenvalues (trigonometric cubic: acos(r) with r -> 1 when the top pair is "
-    "degenerate), which loses ~sqrt(eps): here 3.8e-9 on an eigenvalue, so ~1e-9 on "
-    "entropy_battery/ergotropy of a coherent-charger rho_B whose two largest eigenvalues "
-    "(nearly) cross; found by this probe, not yet by a sweep point"))
-def test_density3_spectrum_with_a_degenerate_top_pair():
+SPECTRA = {
+    "degenerate top pair": [1e-9, 0.5 - 0.5e-9, 0.5 - 0.5e-9],
+    "top pair 1e-7 apart": [1e-9, 0.5 - 0.5e-9 - 5e-8, 0.5 - 0.5e-9 + 5e-8],
+    "degenerate bottom pair": [1e-9, 1e-9, 1.0 - 2e-9],
+    "bottom pair zero": [0.0, 0.0, 1.0],
+    "all equal": [1 / 3, 1 / 3, 1 / 3],
+    "pure": [0.0, 1e-300, 1.0],
+    "spread": [1e-12, 0.3, 0.7 - 1e-12],
+}
+
+
+@pytest.mark.parametrize("name", list(SPECTRA))
+def test_density3_spectrum_near_degeneracies(name):
+    """density3_spectrum (the coherent charger's spectrum route) at 1e-12 absolute against 50
+    digits, on random rotations of spectra with degenerate or nearly degenerate pairs (the
+    trigonometric cubic alone loses ~sqrt(eps) on the members of such a pair: 4e-9 here)."""
     from qbfast.kernels.chargers import density3_spectrum
 
-    rng = np.random.default_rng(6)  # about half the seeds miss by 1e-9 .. 4e-9
-    ev = np.array([1e-9, 0.5 - 0.5e-9, 0.5 - 0.5e-9])
-    q, _ = np.linalg.qr(rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)))
-    m = (q * ev) @ q.conj().T
-    m = 0.5 * (m + m.conj().T)
-    with mp.workdps(mr.DPS):
-        exact = sorted(float(mp.re(x)) for x in mp.eighe(
-            mp.matrix([[mp.mpc(complex(m[i, k])) for k in range(3)] for i in range(3)]),
-            eigvals_only=True))
-    got = np.array(density3_spectrum(m))
-    np.testing.assert_allclose(got, exact, rtol=0, atol=1e-12)
+    ev = np.array(SPECTRA[name])
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)))
+        m = (q * ev) @ q.conj().T
+        m = 0.5 * (m + m.conj().T)
+        with mp.workdps(mr.DPS):
+            exact = sorted(float(mp.re(x)) for x in mp.eighe(
+                mp.matrix([[mp.mpc(complex(m[i, k])) for k in range(3)] for i in range(3)]),
+                eigvals_only=True))
+        got = np.array(density3_spectrum(m))
+        np.testing.assert_allclose(got, exact, rtol=0, atol=1e-12, err_msg=f"seed {seed}")

@@ -330,7 +330,9 @@ def hermitian3_eigenvalues(a00, a11, a22, a01, a02, a12):
     upper entries a01, a02, a12, in closed form (trigonometric solution of the
     characteristic cubic): with q = tr A / 3, p = sqrt(tr (A - q)^2 / 6) and
     r = det((A - q) / p) / 2, the eigenvalues are q + 2 p cos(acos(r)/3 + 2 pi k / 3).
-    Absolute error ~ eps ||A|| for each (also for degenerate pairs)."""
+    Absolute error ~ eps ||A|| for an eigenvalue isolated at an end of the spectrum where the
+    other two are the closer pair; ~ sqrt(eps) ||A|| for the members of a nearly degenerate
+    pair (acos near r = +-1): :func:`density3_spectrum` is the accurate route."""
     q = (a00 + a11 + a22) / 3.0
     b00 = a00 - q
     b11 = a11 - q
@@ -353,26 +355,18 @@ def hermitian3_eigenvalues(a00, a11, a22, a01, a02, a12):
 
 
 @kernel
-def density3_spectrum(m):
-    """Eigenvalues (ascending) of the 3x3 Hermitian ``m`` with absolute errors ~1e-16 also
-    for small and degenerate ones (entropies take x log x of them): the largest from
-    :func:`hermitian3_eigenvalues` (accurate), its eigenvector v as the longest cross product
-    of two rows of m - lambda_max (bilinear: row_i . (row_a x row_b) = 0), and the other two
-    from the 2x2 Hermitian block of m on v's orthogonal complement, in closed form
-    (mean +- sqrt(half-difference^2 + |off|^2)). Where the top eigenvalue is degenerate to
-    within 5e-11 ||m - lambda_max|| (v is then ill-defined) the spectrum is
-    (tr - 2 lambda_max, lambda_max, lambda_max): both branches err by <~ 1e-10 at the switch."""
-    a00 = m[0, 0].real
-    a11 = m[1, 1].real
-    a22 = m[2, 2].real
-    a01 = m[0, 1]
-    a02 = m[0, 2]
-    a12 = m[1, 2]
-    top = hermitian3_eigenvalues(a00, a11, a22, a01, a02, a12)[2]
-    trace = a00 + a11 + a22
-    r00 = a00 - top
-    r11 = a11 - top
-    r22 = a22 - top
+def _deflated_pair(a00, a11, a22, a01, a02, a12, lam):
+    """The two other eigenvalues (lo <= hi) of the 3x3 Hermitian m (diagonal a00, a11, a22,
+    upper entries a01, a02, a12) given its eigenvalue
+    ``lam``: lam's eigenvector v as the longest cross product of two rows of m - lam
+    (bilinear: row_i . (row_a x row_b) = 0), then the 2x2 Hermitian block of m on v's
+    orthogonal complement in closed form (mean +- sqrt(half-difference^2 + |off|^2), the
+    smaller one as det / larger when that avoids a cancellation). Third value: True where lam
+    is degenerate to within 5e-11 ||m - lam|| (v is then ill-defined; lo and hi are not
+    computed)."""
+    r00 = a00 - lam
+    r11 = a11 - lam
+    r22 = a22 - lam
     scale = (r00 * r00 + r11 * r11 + r22 * r22
              + 2.0 * (abs2(a01) + abs2(a02) + abs2(a12)))
     # rows of m - top: (r00, a01, a02), (a01*, r11, a12), (a02*, a12*, r22)
@@ -401,7 +395,7 @@ def density3_spectrum(m):
     if nz > nv:
         v0, v1, v2, nv = z0, z1, z2, nz
     if nv <= 2.5e-21 * scale * scale or nv < 1e-300:
-        return trace - 2.0 * top, top, top
+        return 0.0, 0.0, True
     inv = 1.0 / math.sqrt(nv)
     v0 *= inv
     v1 *= inv
@@ -445,7 +439,42 @@ def density3_spectrum(m):
     # the small eigenvalue without cancellation: lo = det / hi when hi dominates
     if mean > 0.0:
         lo = (buu * bqq - abs2(buq)) / hi
-    return lo, hi, top
+    return lo, hi, False
+
+
+
+
+@kernel
+def density3_spectrum(m):
+    """Eigenvalues (ascending) of the 3x3 Hermitian ``m`` with absolute errors ~1e-16 also
+    for small and degenerate ones (entropies take x log x of them). The trigonometric
+    solution (:func:`hermitian3_eigenvalues`) is accurate for an eigenvalue that is isolated
+    at the end of the spectrum where acos(r) is flat (the largest when the two smaller are
+    the closer pair, the smallest when the two larger are), and loses ~sqrt(eps) ||m|| on the
+    others near a degeneracy (r -> +-1). So that isolated eigenvalue is taken from it and the
+    other two from the 2x2 block on its eigenvector's complement (:func:`_deflated_pair`).
+    Where the pair is degenerate to within 5e-11 ||m - lambda|| the spectrum is
+    (lambda, (tr - lambda) / 2, (tr - lambda) / 2) in order: both branches err by <~ 1e-10
+    at the switch."""
+    return hermitian3_spectrum(m[0, 0].real, m[1, 1].real, m[2, 2].real, m[0, 1], m[0, 2],
+                               m[1, 2])
+
+
+@kernel
+def hermitian3_spectrum(a00, a11, a22, a01, a02, a12):
+    """:func:`density3_spectrum` of the 3x3 Hermitian matrix given by its diagonal and upper
+    entries."""
+    e_min, e_mid, e_max = hermitian3_eigenvalues(a00, a11, a22, a01, a02, a12)
+    trace = a00 + a11 + a22
+    if e_max - e_mid >= e_mid - e_min:  # the largest is the isolated one
+        lo, hi, degenerate = _deflated_pair(a00, a11, a22, a01, a02, a12, e_max)
+        if degenerate:
+            return trace - 2.0 * e_max, e_max, e_max
+        return lo, hi, e_max
+    lo, hi, degenerate = _deflated_pair(a00, a11, a22, a01, a02, a12, e_min)  # the smallest
+    if degenerate:
+        return e_min, e_min, trace - 2.0 * e_min
+    return e_min, lo, hi
 
 
 @kernel
@@ -459,9 +488,9 @@ def concurrence_symmetric(m, f):
     F: Cholesky with diagonal pivoting (largest remaining pivot first; a pivot <= 0 gives a
     zero column), so that F F^dag = rho up to rounding of rho's own size (no square roots of
     eigenvalues). The l's without squaring away the small ones: l1^2 = the largest eigenvalue
-    of tau^dag tau (:func:`hermitian3_eigenvalues`), and with e2 = sum of the squared 2x2
-    minors of tau (= l1^2 l2^2 + l1^2 l3^2 + l2^2 l3^2) and d = |det tau| = l1 l2 l3,
-    (l2 + l3)^2 = (e2 - d^2 / l1^2) / l1^2 + 2 d / l1."""
+    of tau^dag tau (:func:`hermitian3_spectrum`: accurate also when l1 ~ l2), and with
+    e2 = sum of the squared 2x2 minors of tau (= l1^2 l2^2 + l1^2 l3^2 + l2^2 l3^2) and
+    d = |det tau| = l1 l2 l3, (l2 + l3)^2 = (e2 - d^2 / l1^2) / l1^2 + 2 d / l1."""
     d0 = m[0, 0].real
     d1 = m[1, 1].real
     d2 = m[2, 2].real
@@ -513,7 +542,7 @@ def concurrence_symmetric(m, f):
     k01 = t00.conjugate() * t01 + t01.conjugate() * t11 + t02.conjugate() * t12
     k02 = t00.conjugate() * t02 + t01.conjugate() * t12 + t02.conjugate() * t22
     k12 = t01.conjugate() * t02 + t11.conjugate() * t12 + t12.conjugate() * t22
-    top = hermitian3_eigenvalues(k00, k11, k22, k01, k02, k12)[2]
+    top = hermitian3_spectrum(k00, k11, k22, k01, k02, k12)[2]
     if top <= 0.0:
         return 0.0
     l1sq = top
