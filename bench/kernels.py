@@ -549,11 +549,11 @@ def qutip_charger_states(charger: str, nbar: float, t: np.ndarray, params: dict[
     return out
 
 
-def bench_chargers(args: argparse.Namespace) -> dict[str, float]:
+def bench_chargers(args: argparse.Namespace) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Rows: coherent and thermal at nbar = 1, 10, 100 (API, reused out, all 15 metrics),
     with the sectors per point and the time per (point, sector) per thread; the Fock kernel
     at n = 10 on the same grid; the QuTiP brute force (states only, states + metrics) at
-    nbar = 10. Returns the rates by label."""
+    nbar = 10. Returns the rates by label and the rows to record (table "cavity chargers")."""
     from qbfast.kernels.chargers import sector_window
 
     threads = numba.get_num_threads()
@@ -562,6 +562,8 @@ def bench_chargers(args: argparse.Namespace) -> dict[str, float]:
           f"{t.size} times, all 15 metrics, {threads} threads")
     print(f"  {'case':<26}{'sectors':>9}{'points/s':>16}{'ns/(point,sector)/thread':>28}")
     rates: dict[str, float] = {}
+    rows: list[dict[str, Any]] = []
+    table = "cavity chargers (issue 11)"
 
     def timed(fn: Callable[[], Any]) -> float:
         timer = Timer(fn, args.min_time)
@@ -585,11 +587,18 @@ def bench_chargers(args: argparse.Namespace) -> dict[str, float]:
             rates[f"{charger} nbar={nbar:g} ns per sector"] = per
             print(f"  {charger + f' nbar={nbar:g}':<26}{sectors:>9}{fmt_rate(rate):>16}"
                   f"{per:>28.2f}")
+            rows.append({"table": table, "case": f"{charger} nbar={nbar:g}",
+                         "numba_threads": threads, "points": n_points * t.size,
+                         "sectors": sectors, "qbfast": rate,
+                         "ns per (point, sector) per thread": per})
     kw = {"n": 10, "J2": np.linspace(0.0, 2.0, args.charger_points), "J1": 0.75, "omega_a": 1.1}
     out = np.empty((N_METRICS, args.charger_points, t.size))
     seconds = timed(lambda: qbfast.sweep("cavity", t, out=out, **kw))
     rates["fock n=10"] = args.charger_points * t.size / seconds
     print(f"  {'fock n=10':<26}{1:>9}{fmt_rate(rates['fock n=10']):>16}")
+    rows.append({"table": table, "case": "fock n=10", "numba_threads": threads,
+                 "points": args.charger_points * t.size, "sectors": 1,
+                 "qbfast": rates["fock n=10"]})
     if not args.skip_qutip:
         t_q = t[: args.charger_qutip_times]
         base = {"J1": 0.75, "J2": 0.5, "omega_g": 1.0, "omega_a": 1.1, "Delta": 1.0}
@@ -601,9 +610,11 @@ def bench_chargers(args: argparse.Namespace) -> dict[str, float]:
                 qutip_charger_states(charger, 10.0, t_q, base, with_metrics)
                 rate = t_q.size / (time.perf_counter() - t0)
                 rates[label] = rate
+                rows.append({"table": table, "case": label, "numba_threads": 1,
+                             "points": t_q.size, "qutip": rate})
                 print(f"  {label:<40}{fmt_rate(rate):>16}   (1 parameter set x {t_q.size} "
                       "times, cutoff = window end + 12)")
-    return rates
+    return rates, rows
 
 
 def charger_targets(r: dict[str, float], target: Callable[[str, float | None, float, str],
@@ -660,7 +671,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-eigh", action="store_true")
     p.add_argument("--skip-qutip", action="store_true")
     p.add_argument("--skip-chargers", action="store_true", help="skip the charger rows")
-    p.add_argument("--charger-points", type=int, default=32,
+    p.add_argument("--chargers-only", action="store_true",
+                   help="only the charger rows (no model cases; recorded in "
+                        "bench/results/kernels-chargers.json)")
+    p.add_argument("--charger-points", type=int, default=256,
                    help="parameter sets per charger row (thermal nbar=100: 1/8 of them)")
     p.add_argument("--charger-times", type=int, default=512)
     p.add_argument("--charger-tmax", type=float, default=10.0)
@@ -674,6 +688,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--route-points", type=int, default=256,
                    help="parameter sets of the --routes grids")
     args = p.parse_args(argv)
+    if args.chargers_only:
+        args.models = []
     if args.quick:
         args.cavity_points, args.cavity_times = 16, 64
         args.drive_points, args.drive_times = 16, 64
@@ -709,7 +725,7 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for case in build_cases(args):
         results[case.name] = bench_case(case, args)
-    chargers = {} if args.skip_chargers else bench_chargers(args)
+    chargers, charger_rows = ({}, []) if args.skip_chargers else bench_chargers(args)
 
     print("\n== targets from the issue (2 cores, float64, 15 metrics); measured, not asserted"
           + ("  [--quick sizes: overhead-bound, not representative]" if args.quick else ""))
@@ -737,9 +753,11 @@ def main(argv: list[str] | None = None) -> None:
     # -> bench/results/kernels.json, rendered on docs/performance.md
     from bench._results import record
 
-    record("kernels", argv, [{"case": k, "numba_threads": numba.get_num_threads(), **v}
-                             for k, v in results.items()], smoke=args.quick,
-           notes="points/s, all 15 metrics, float64", options=vars(args))
+    rows: list[dict[str, Any]] = [{"case": k, "numba_threads": numba.get_num_threads(), **v}
+                                  for k, v in results.items()]
+    record("kernels", argv, rows + charger_rows, smoke=args.quick,
+           notes="points/s, all 15 metrics, float64", options=vars(args),
+           variant="chargers" if args.chargers_only else None)
 
 
 if __name__ == "__main__":

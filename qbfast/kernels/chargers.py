@@ -47,7 +47,7 @@ import numpy as np
 
 from ._jit import kernel, leaf, parallel_kernel
 from .eigh import eigh_inplace
-from .fastmath import SIN_COS_MAX_ARG
+from .fastmath import SIN_COS_MAX_ARG, sin_cos
 from .grid import T_BLOCK, _accounting, _fill_sin_cos
 from .hamiltonians import bare_battery, cavity_battery, fill_cavity_sector
 from .metrics import (
@@ -68,15 +68,11 @@ from .metrics import (
     SX,
     SY,
     SZ,
-    XS_EE,
-    XS_ENERGY,
-    XS_GG,
-    XS_NZ,
-    XS_T,
     energy,
     write_block,
     write_block_xstate,
 )
+from .states import sector_amplitude, sector_amplitude3, xstate_rows
 
 #: Trace-norm error bound of every point's truncated rho_B (physics.md section 7). Energy errs
 #: by <= ||H|| delta, ergotropy by <= 2 ||H|| delta, purities by <= 2 delta, entropies by
@@ -226,57 +222,59 @@ def _pieces(n_points, n_t, n_threads):
 
 # --- thermal: X state ----------------------------------------------------------------------------
 
+@leaf
+def _sector_row(wr, wi, s, k):
+    """Row k of sector s's weights as the scalars (w0r, w0i, w1r, w1i, w2r, w2i), hoisted
+    out of the time loops."""
+    return (wr[s, k, 0], wi[s, k, 0], wr[s, k, 1], wi[s, k, 1], wr[s, k, 2], wi[s, k, 2])
+
+
+@leaf
+def _thermal_step(acc, j, g, b, c, k1, s1, k2, s2):
+    """acc[0..2, j] += |A_gg|^2, |A_T|^2, |A_ee|^2 of one sector at one time: weights
+    g, b, c (:func:`_sector_row`), phases (cos, sin) of (E_m - E_0) t, m = 1, 2."""
+    gr, gi = sector_amplitude(g[0], g[1], g[2], g[3], g[4], g[5], k1, s1, k2, s2)
+    tr, ti = sector_amplitude(b[0], b[1], b[2], b[3], b[4], b[5], k1, s1, k2, s2)
+    er, ei = sector_amplitude(c[0], c[1], c[2], c[3], c[4], c[5], k1, s1, k2, s2)
+    acc[0, j] += gr * gr + gi * gi
+    acc[1, j] += tr * tr + ti * ti
+    acc[2, j] += er * er + ei * ei
+
+
 @kernel
-def _thermal_block(p, start, n, t, params, bare, slot, out, n_sec, en, wr, wi, acc, sn, cs,
-                   rows):
-    """Times start .. start + n of point p: P_k = sum_N |A_{N,k}|^2 (relative phases
-    suffice: each sector enters on its own), then the X-state metrics."""
+def _thermal_block(p, start, n, t, params, bare, slot, out, n_sec, en, wr, wi, acc, rows):
+    """Times start .. start + n of point p: P_k = sum_N |A_{N,k}|^2 (phases relative to each
+    sector's first eigenvalue suffice: each sector enters on its own), then the X-state
+    metrics. One pass per sector over the times, its phases computed in the same loop (no
+    phase rows to store and reload), so that the loop is one SIMD stream."""
     delta = params[p, 5]
     hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1], params[p, 2])
     spectrum, threshold = _accounting(hb, delta)
     tb = t[start:start + n]
     t_max = tb[n - 1]
-    p_gg = acc[0]
-    p_t = acc[1]
-    p_ee = acc[2]
-    for j in range(n):
-        p_gg[j] = 0.0
-        p_t[j] = 0.0
-        p_ee[j] = 0.0
+    for r in range(3):
+        for j in range(n):
+            acc[r, j] = 0.0
     for s in range(n_sec):
         f1 = en[s, 1] - en[s, 0]
         f2 = en[s, 2] - en[s, 0]
         fast = max(abs(f1), abs(f2)) * t_max < SIN_COS_MAX_ARG
-        _fill_sin_cos(sn, cs, 1, f1, tb, n, fast)
-        _fill_sin_cos(sn, cs, 2, f2, tb, n, fast)
-        g0r, g1r, g2r = wr[s, 0, 0], wr[s, 0, 1], wr[s, 0, 2]
-        g0i, g1i, g2i = wi[s, 0, 0], wi[s, 0, 1], wi[s, 0, 2]
-        b0r, b1r, b2r = wr[s, 1, 0], wr[s, 1, 1], wr[s, 1, 2]
-        b0i, b1i, b2i = wi[s, 1, 0], wi[s, 1, 1], wi[s, 1, 2]
-        c0r, c1r, c2r = wr[s, 2, 0], wr[s, 2, 1], wr[s, 2, 2]
-        c0i, c1i, c2i = wi[s, 2, 0], wi[s, 2, 1], wi[s, 2, 2]
-        for j in range(n):
-            k1 = cs[1, j]
-            s1 = sn[1, j]
-            k2 = cs[2, j]
-            s2 = sn[2, j]
-            # A = sum_m w_m (cos - i sin)(f_m t): re = wr cos + wi sin, im = wi cos - wr sin
-            gr = g0r + g1r * k1 + g1i * s1 + g2r * k2 + g2i * s2
-            gi = g0i + g1i * k1 - g1r * s1 + g2i * k2 - g2r * s2
-            tr = b0r + b1r * k1 + b1i * s1 + b2r * k2 + b2i * s2
-            ti = b0i + b1i * k1 - b1r * s1 + b2i * k2 - b2r * s2
-            er = c0r + c1r * k1 + c1i * s1 + c2r * k2 + c2i * s2
-            ei = c0i + c1i * k1 - c1r * s1 + c2i * k2 - c2r * s2
-            p_gg[j] += gr * gr + gi * gi
-            p_t[j] += tr * tr + ti * ti
-            p_ee[j] += er * er + ei * ei
+        g = _sector_row(wr, wi, s, 0)
+        b = _sector_row(wr, wi, s, 1)
+        c = _sector_row(wr, wi, s, 2)
+        # the branch outside the loops: a branch inside stops LLVM vectorizing them
+        if fast:
+            for j in range(n):
+                s1, k1 = sin_cos(f1 * tb[j])
+                s2, k2 = sin_cos(f2 * tb[j])
+                _thermal_step(acc, j, g, b, c, k1, s1, k2, s2)
+        else:
+            for j in range(n):
+                x = tb[j]
+                _thermal_step(acc, j, g, b, c, math.cos(f1 * x), math.sin(f1 * x),
+                              math.cos(f2 * x), math.sin(f2 * x))
     for j in range(n):
-        half = 0.5 * p_t[j]
-        rows[XS_ENERGY, j] = energy(hb, p_ee[j], half, half, half)
-        rows[XS_GG, j] = p_gg[j]
-        rows[XS_T, j] = p_t[j]
-        rows[XS_EE, j] = p_ee[j]
-        rows[XS_NZ, j] = p_ee[j] - p_gg[j]
+        xstate_rows(rows, j, hb, acc[0, j], acc[1, j], acc[2, j])
     write_block_xstate(out, slot, p, start, t, rows, n, delta, threshold, hb[3], spectrum)
 
 
@@ -302,8 +300,6 @@ def thermal_grid(params, t, bare, slot, out, n_threads):
         w3 = np.empty(3)
         v3 = np.empty((3, 3), dtype=np.complex128)
         acc = np.empty((3, T_BLOCK))
-        sn = np.empty((3, T_BLOCK))
-        cs = np.empty((3, T_BLOCK))
         rows = np.empty((N_XSUMMARY, T_BLOCK))
         for job in range(worker, n_jobs, n_workers):
             p = job // n_pieces
@@ -313,7 +309,7 @@ def thermal_grid(params, t, bare, slot, out, n_threads):
                 start = blk * T_BLOCK
                 n = min(T_BLOCK, n_t - start)
                 _thermal_block(p, start, n, t, params, bare, slot, out, n_sec[p], en, wr, wi,
-                               acc, sn, cs, rows)
+                               acc, rows)
 
 
 # --- coherent: the general (rank <= 3) state ------------------------------------------------------
@@ -609,6 +605,39 @@ _G1_R, _G1_I, _T1_R, _T1_I, _G2_R, _G2_I = range(9, 15)
 _N_ACC = 15
 
 
+@leaf
+def _coherent_step(acc, j, a, b, c, k0, s0, k1, s1, k2, s2):
+    """One sector at one time: its amplitudes A_gg, A_T, A_ee (weights a, b, c of
+    :func:`_sector_row`, phases (cos, sin) of E_m t) into the populations and the coherences
+    with the previous two sectors' amplitudes (rows _G1/_T1/_G2), which it then shifts."""
+    gr, gi = sector_amplitude3(a[0], a[1], a[2], a[3], a[4], a[5], k0, s0, k1, s1, k2, s2)
+    tr, ti = sector_amplitude3(b[0], b[1], b[2], b[3], b[4], b[5], k0, s0, k1, s1, k2, s2)
+    er, ei = sector_amplitude3(c[0], c[1], c[2], c[3], c[4], c[5], k0, s0, k1, s1, k2, s2)
+    t1r = acc[_T1_R, j]
+    t1i = acc[_T1_I, j]
+    g1r = acc[_G1_R, j]
+    g1i = acc[_G1_I, j]
+    g2r = acc[_G2_R, j]
+    g2i = acc[_G2_I, j]
+    acc[_PGG, j] += gr * gr + gi * gi
+    acc[_PT, j] += tr * tr + ti * ti
+    acc[_PEE, j] += er * er + ei * ei
+    # X_eT += A_ee conj(A_{N-1,T}); X_Tg += A_T conj(A_{N-1,gg});
+    # X_eg += A_ee conj(A_{N-2,gg})
+    acc[_XET_R, j] += er * t1r + ei * t1i
+    acc[_XET_I, j] += ei * t1r - er * t1i
+    acc[_XTG_R, j] += tr * g1r + ti * g1i
+    acc[_XTG_I, j] += ti * g1r - tr * g1i
+    acc[_XEG_R, j] += er * g2r + ei * g2i
+    acc[_XEG_I, j] += ei * g2r - er * g2i
+    acc[_G2_R, j] = g1r
+    acc[_G2_I, j] = g1i
+    acc[_G1_R, j] = gr
+    acc[_G1_I, j] = gi
+    acc[_T1_R, j] = tr
+    acc[_T1_I, j] = ti
+
+
 @kernel
 def _coherent_block(p, start, n, t, params, bare, slot, out, n_sec, en, wr, wi, acc, sn, cs,
                     summary, stored, shared, mat, tau):
@@ -625,51 +654,27 @@ def _coherent_block(p, start, n, t, params, bare, slot, out, n_sec, en, wr, wi, 
     for r in range(_N_ACC):
         for j in range(n):
             acc[r, j] = 0.0
-    p_gg, p_t, p_ee = acc[_PGG], acc[_PT], acc[_PEE]
-    xet_r, xet_i, xtg_r, xtg_i = acc[_XET_R], acc[_XET_I], acc[_XTG_R], acc[_XTG_I]
-    xeg_r, xeg_i = acc[_XEG_R], acc[_XEG_I]
-    g1r, g1i, t1r, t1i, g2r, g2i = (acc[_G1_R], acc[_G1_I], acc[_T1_R], acc[_T1_I],
-                                    acc[_G2_R], acc[_G2_I])
     for s in range(n_sec):
-        fast = max(abs(en[s, 0]), max(abs(en[s, 1]), abs(en[s, 2]))) * t_max < SIN_COS_MAX_ARG
-        for m in range(3):
-            _fill_sin_cos(sn, cs, m, en[s, m], tb, n, fast)
-        a0r, a1r, a2r = wr[s, 0, 0], wr[s, 0, 1], wr[s, 0, 2]
-        a0i, a1i, a2i = wi[s, 0, 0], wi[s, 0, 1], wi[s, 0, 2]
-        b0r, b1r, b2r = wr[s, 1, 0], wr[s, 1, 1], wr[s, 1, 2]
-        b0i, b1i, b2i = wi[s, 1, 0], wi[s, 1, 1], wi[s, 1, 2]
-        c0r, c1r, c2r = wr[s, 2, 0], wr[s, 2, 1], wr[s, 2, 2]
-        c0i, c1i, c2i = wi[s, 2, 0], wi[s, 2, 1], wi[s, 2, 2]
-        for j in range(n):
-            k0 = cs[0, j]
-            s0 = sn[0, j]
-            k1 = cs[1, j]
-            s1 = sn[1, j]
-            k2 = cs[2, j]
-            s2 = sn[2, j]
-            gr = a0r * k0 + a0i * s0 + a1r * k1 + a1i * s1 + a2r * k2 + a2i * s2
-            gi = a0i * k0 - a0r * s0 + a1i * k1 - a1r * s1 + a2i * k2 - a2r * s2
-            tr = b0r * k0 + b0i * s0 + b1r * k1 + b1i * s1 + b2r * k2 + b2i * s2
-            ti = b0i * k0 - b0r * s0 + b1i * k1 - b1r * s1 + b2i * k2 - b2r * s2
-            er = c0r * k0 + c0i * s0 + c1r * k1 + c1i * s1 + c2r * k2 + c2i * s2
-            ei = c0i * k0 - c0r * s0 + c1i * k1 - c1r * s1 + c2i * k2 - c2r * s2
-            p_gg[j] += gr * gr + gi * gi
-            p_t[j] += tr * tr + ti * ti
-            p_ee[j] += er * er + ei * ei
-            # X_eT += A_ee conj(A_{N-1,T}); X_Tg += A_T conj(A_{N-1,gg});
-            # X_eg += A_ee conj(A_{N-2,gg})
-            xet_r[j] += er * t1r[j] + ei * t1i[j]
-            xet_i[j] += ei * t1r[j] - er * t1i[j]
-            xtg_r[j] += tr * g1r[j] + ti * g1i[j]
-            xtg_i[j] += ti * g1r[j] - tr * g1i[j]
-            xeg_r[j] += er * g2r[j] + ei * g2i[j]
-            xeg_i[j] += ei * g2r[j] - er * g2i[j]
-            g2r[j] = g1r[j]
-            g2i[j] = g1i[j]
-            g1r[j] = gr
-            g1i[j] = gi
-            t1r[j] = tr
-            t1i[j] = ti
+        e0, e1, e2 = en[s, 0], en[s, 1], en[s, 2]
+        fast = max(abs(e0), max(abs(e1), abs(e2))) * t_max < SIN_COS_MAX_ARG
+        a = _sector_row(wr, wi, s, 0)
+        b = _sector_row(wr, wi, s, 1)
+        c = _sector_row(wr, wi, s, 2)
+        # one pass over the times per sector, the phases computed in the loop: one SIMD
+        # stream (the branch outside the loops: a branch inside stops LLVM vectorizing them)
+        if fast:
+            for j in range(n):
+                x = tb[j]
+                s0, k0 = sin_cos(e0 * x)
+                s1, k1 = sin_cos(e1 * x)
+                s2, k2 = sin_cos(e2 * x)
+                _coherent_step(acc, j, a, b, c, k0, s0, k1, s1, k2, s2)
+        else:
+            for j in range(n):
+                x = tb[j]
+                _coherent_step(acc, j, a, b, c, math.cos(e0 * x), math.sin(e0 * x),
+                               math.cos(e1 * x), math.sin(e1 * x), math.cos(e2 * x),
+                               math.sin(e2 * x))
     fast = abs(omega_a) * 2.0 * t_max < SIN_COS_MAX_ARG
     _fill_sin_cos(sn, cs, 0, omega_a, tb, n, fast)
     _fill_sin_cos(sn, cs, 1, 2.0 * omega_a, tb, n, fast)
@@ -679,13 +684,13 @@ def _coherent_block(p, start, n, t, params, bare, slot, out, n_sec, en, wr, wi, 
         s1 = sn[0, j]
         k2 = cs[1, j]
         s2 = sn[1, j]
-        a_r = xet_r[j] * k1 + xet_i[j] * s1
-        a_i = xet_i[j] * k1 - xet_r[j] * s1
-        b_r = xtg_r[j] * k1 + xtg_i[j] * s1
-        b_i = xtg_i[j] * k1 - xtg_r[j] * s1
-        c_r = xeg_r[j] * k2 + xeg_i[j] * s2
-        c_i = xeg_i[j] * k2 - xeg_r[j] * s2
-        _triplet_summary(summary, j, hb, p_gg[j], p_t[j], p_ee[j], complex(a_r, a_i),
+        a_r = acc[_XET_R, j] * k1 + acc[_XET_I, j] * s1
+        a_i = acc[_XET_I, j] * k1 - acc[_XET_R, j] * s1
+        b_r = acc[_XTG_R, j] * k1 + acc[_XTG_I, j] * s1
+        b_i = acc[_XTG_I, j] * k1 - acc[_XTG_R, j] * s1
+        c_r = acc[_XEG_R, j] * k2 + acc[_XEG_I, j] * s2
+        c_i = acc[_XEG_I, j] * k2 - acc[_XEG_R, j] * s2
+        _triplet_summary(summary, j, hb, acc[_PGG, j], acc[_PT, j], acc[_PEE, j], complex(a_r, a_i),
                          complex(b_r, b_i), complex(c_r, c_i), mat, tau)
     write_block(out, slot, p, start, t, summary, n, delta, threshold, hb[3], spectrum, stored,
                 shared)

@@ -90,6 +90,7 @@ from .states import (
     product_state_summary,
     pure_state_constant_rows,
     pure_state_summary,
+    sector_amplitude,
     xstate_summary,
 )
 
@@ -304,12 +305,9 @@ def _cavity_block_fused(job, n_blocks, n_t, t, params, bare, slot, out, energies
     for j in range(n):
         s1, k1 = sin_cos(f1 * tb[j])
         s2, k2 = sin_cos(f2 * tb[j])
-        gr = fma(g2i, s2, fma(g2r, k2, fma(g1i, s1, fma(g1r, k1, g0r))))
-        gi = fma(-g2r, s2, fma(g2i, k2, fma(-g1r, s1, fma(g1i, k1, g0i))))
-        tr = fma(b2i, s2, fma(b2r, k2, fma(b1i, s1, fma(b1r, k1, b0r))))
-        ti = fma(-b2r, s2, fma(b2i, k2, fma(-b1r, s1, fma(b1i, k1, b0i))))
-        er = fma(c2i, s2, fma(c2r, k2, fma(c1i, s1, fma(c1r, k1, c0r))))
-        ei = fma(-c2r, s2, fma(c2i, k2, fma(-c1r, s1, fma(c1i, k1, c0i))))
+        gr, gi = sector_amplitude(g0r, g0i, g1r, g1i, g2r, g2i, k1, s1, k2, s2)
+        tr, ti = sector_amplitude(b0r, b0i, b1r, b1i, b2r, b2i, k1, s1, k2, s2)
+        er, ei = sector_amplitude(c0r, c0i, c1r, c1i, c2r, c2i, k1, s1, k2, s2)
         # as xstate_summary
         p_gg = gr * gr + gi * gi
         p_t = tr * tr + ti * ti

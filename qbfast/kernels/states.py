@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel, leaf
+from .fastmath import fma
 from .metrics import (
     CONC,
     CX,
@@ -108,15 +109,40 @@ def xstate_summary(rows, j, hb, c1r, c1i, ctr, cti, c4r, c4i):
     :func:`.hamiltonians.fill_cavity_sector`): energy, the populations p_gg, p_T = p_eg + p_ge,
     p_ee and n_z = s_z = p_ee - p_gg. With c_eg = c_ge = c_T/sqrt(2):
     p_eg = p_ge = Re rho_{eg,ge} = p_T / 2."""
-    p_gg = c1r * c1r + c1i * c1i
-    p_t = ctr * ctr + cti * cti
-    p_ee = c4r * c4r + c4i * c4i
+    xstate_rows(rows, j, hb, c1r * c1r + c1i * c1i, ctr * ctr + cti * cti,
+                c4r * c4r + c4i * c4i)
+
+
+@leaf
+def xstate_rows(rows, j, hb, p_gg, p_t, p_ee):
+    """The X state's summary rows (as :func:`xstate_summary`) from its populations p_gg,
+    p_T = p_eg + p_ge and p_ee (p_eg = p_ge = Re rho_{eg,ge} = p_T / 2)."""
     half = 0.5 * p_t
     rows[XS_ENERGY, j] = energy(hb, p_ee, half, half, half)
     rows[XS_GG, j] = p_gg
     rows[XS_T, j] = p_t
     rows[XS_EE, j] = p_ee
     rows[XS_NZ, j] = p_ee - p_gg
+
+
+@leaf
+def sector_amplitude(w0r, w0i, w1r, w1i, w2r, w2i, k1, s1, k2, s2):
+    """(re, im) of sum_m w_m e^{-i phi_m} with phi_0 = 0 and (sin, cos) phi_m = (s_m, k_m):
+    one amplitude of a cavity sector in phases relative to its first eigenvalue
+    (re = w0r + sum w_mr k_m + w_mi s_m, im = w0i + sum w_mi k_m - w_mr s_m, fused
+    multiply-adds in this order)."""
+    re = fma(w2i, s2, fma(w2r, k2, fma(w1i, s1, fma(w1r, k1, w0r))))
+    im = fma(-w2r, s2, fma(w2i, k2, fma(-w1r, s1, fma(w1i, k1, w0i))))
+    return re, im
+
+
+@leaf
+def sector_amplitude3(w0r, w0i, w1r, w1i, w2r, w2i, k0, s0, k1, s1, k2, s2):
+    """As :func:`sector_amplitude` with the phase of the first eigenvalue kept,
+    (sin, cos) phi_0 = (s0, k0): the absolute phases that coherences between sectors see."""
+    re = fma(w2i, s2, fma(w2r, k2, fma(w1i, s1, fma(w1r, k1, fma(w0i, s0, w0r * k0)))))
+    im = fma(-w2r, s2, fma(w2i, k2, fma(-w1r, s1, fma(w1i, k1, fma(-w0r, s0, w0i * k0)))))
+    return re, im
 
 
 @leaf
