@@ -22,8 +22,8 @@ finished groups of its REAL data: the store is created with the planned group
 grid (group numbers ``n_groups // 2`` onward) are computed and staged in this process, task by
 task as a worker does, then merged; it prints the mean size of their chunk files, and the mean
 bytes per file of the complete store projected from them (chunk files at that mean, plus the
-metadata, coordinate and journal files, per file of the complete store). A few minutes per
-group on 2 cores.
+metadata, coordinate and journal files, per file of the complete store). About 64 tasks of
+5 core-seconds per group; on a shared machine run it with ``NUMBA_NUM_THREADS=1``.
 
 Then the scheduler's cost per task here (a flood of no-op tasks on a LocalCluster) and the
 model of the efficiency at 100, 1,000 and 10,000 workers for the planned task sizes:
@@ -181,8 +181,11 @@ def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> 
     chunk_files = [f for v in layout.variables for f in (store / v.name).glob("c.*")
                    if not f.name.endswith(".partial")]
     mean_file = float(np.mean([f.stat().st_size for f in chunk_files])) if chunk_files else None
-    files = spec.n_chunks * len(layout.variables) + 3 * len(spec.dims) + len(layout.variables) \
-        + 3 + workers
+    storage_chunks = int(np.prod([-(-n // c) for n, c in zip(spec.shape[:-1],
+                                                               layout.storage_chunks[:-1])]))
+    out["tasks_per_storage_chunk"] = int(np.prod(spec.group))
+    files = storage_chunks * len(layout.variables) + 3 * len(spec.dims) \
+        + len(layout.variables) + 3 + workers
     out["files_when_complete"] = files
     out["files_per_1e9_points"] = files / spec.n_evaluations * 1e9
     out["mean_chunk_file_bytes"] = mean_file
@@ -307,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             r = run_one(label, SIZES[label], args.seconds, Path(tmp), args.workers)
             results.append(r)
             print(f"== {label}: {r['points']:.3g} points, {r['tasks']:,} tasks of "
-                  f"{r['points_per_task']:,} points (chunks {tuple(r['chunks'])})")
+                  f"{r['points_per_task']:,} points (chunks {tuple(r['chunks'])}), "
+                  f"{r['tasks_per_storage_chunk']} tasks per storage chunk")
             f = r["first_task_s"]
             print(f"  first task finished      {'never' if f is None else f'{f:.1f} s'} "
                   f"after the command started")

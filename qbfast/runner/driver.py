@@ -209,7 +209,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             _check_space(spec, path, force)
         if progress is not None:
             n_tasks = state.info.n_tasks if state is not None else spec.n_chunks
-            to_run = n_tasks - (state.record.n_done if state is not None else 0)
+            to_run = n_tasks - (state.record.n_done + state.record.n_staged
+                                if state is not None else 0)
             need = raw_bytes(spec) * CODEC_RATIO.get(spec_codec(spec), 1.0)
             where = (f"scheduler {scheduler}" if scheduler else "the given client" if client
                      else "a local cluster")

@@ -110,7 +110,7 @@ WARN_FILE_BYTES = 4 << 10
 GROUP_BYTES = 64 << 20
 GROUP_MAX_TASKS = 64
 #: Whether the planner groups tasks by itself (``[group]`` in a spec groups them regardless).
-AUTO_GROUP = False
+AUTO_GROUP = True
 #: Threads assumed by :attr:`qbfast.runner.spec.Spec.chunks`; every ``threads`` up to
 #: PLATEAU_TASKS / TASKS_PER_THREAD (256) gives the same plan.
 DEFAULT_THREADS = 16
@@ -506,7 +506,8 @@ def _group(work: Work, chunks: tuple[int, ...], chunk_grid: tuple[int, ...],
     """Tasks per storage chunk along each dim, and the reason ("" for no group).
 
     ``Work.group`` given: those factors (clipped to the task grid), 1 elsewhere. Else stored
-    series, or a grid of rule 1 (today's sizes): 1 everywhere. Else [reduce]-only: a budget of
+    series, a grid of rule 1 (today's sizes), or ``[chunks]`` given (its chunks are the storage
+    chunks, as before groups existed): 1 everywhere. Else [reduce]-only: a budget of
     ``min(GROUP_MAX_TASKS, GROUP_BYTES // reduced file bytes)`` tasks, taken by the swept dims
     from the last to the first (each factor cut evenly in the task grid)."""
     ones = (1,) * len(chunks)
@@ -517,7 +518,7 @@ def _group(work: Work, chunks: tuple[int, ...], chunk_grid: tuple[int, ...],
             g[i] = min(factor, chunk_grid[i])
         given = ", ".join(f"{d} = {f}" for d, f in work.group.items())
         return tuple(g), (f"[group] gives {given}" if any(f > 1 for f in g) else "")
-    if work.keep_series or legacy or not AUTO_GROUP:
+    if work.keep_series or legacy or work.chunks or not AUTO_GROUP:
         return ones, ""
     reduced = math.prod(chunks[:-1]) * work.itemsize
     budget = min(GROUP_MAX_TASKS, int(GROUP_BYTES // max(1, reduced)))

@@ -18,6 +18,8 @@ Layout of ``NAME.zarr``::
                          dims, shape, chunks, variables, peak metrics, codec
     _qbfast/journal/     the completion record: append-only journal files, one per writing
                          process and run (:mod:`.record`)
+    _qbfast/staging/     grouped stores (format 3) only: one staging file per staged task,
+                         removed by its group's merge (:mod:`.staging`)
     _qbfast/complete.json  written once every task is recorded and every chunk file exists
 
 Creation writes metadata and coordinates only, through zarr's API (cost O(arrays), never

@@ -429,7 +429,7 @@ def test_groups_from_1_to_1e13_points(monkeypatch, keep_series, threads):
         assert len(p.group) == len(shape) and p.group[-1] == 1
         assert all(1 <= f <= n for f, n in zip(p.group, p.chunk_grid))
         tasks = math.prod(p.group)
-        if keep_series or p.reason.startswith("today"):
+        if keep_series or p.reason.startswith("today"):  # ([chunks]: tested in tests/store)
             assert p.group == (1,) * len(shape), (shape, p)
             assert p.storage_chunks == p.chunks
             continue

@@ -77,9 +77,12 @@ def test_planner_groups_the_1e13_reduced_spec(monkeypatch):
     assert "groups of 64 tasks" in p.reason
 
 
-def test_planner_keeps_group_1_for_series_small_grids_and_by_default(monkeypatch):
-    assert parse_spec(BIG, name="big").plan().group == (1,) * 6  # AUTO_GROUP off
+def test_planner_keeps_group_1_for_series_small_grids_and_chunks(monkeypatch):
+    monkeypatch.setattr(plan_mod, "AUTO_GROUP", False)
+    assert parse_spec(BIG, name="big").plan().group == (1,) * 6
     monkeypatch.setattr(plan_mod, "AUTO_GROUP", True)
+    given = parse_spec(BIG + "[chunks]\nomega = 16\n", name="c").plan()
+    assert given.group == (1,) * 6 and given.chunks[2] == 16
     series = BIG.replace("[reduce]", "[reduce]\nkeep_series = true")
     assert parse_spec(series, name="s").plan().group == (1,) * 6
     small = parse_spec(BASE.split("[chunks]")[0] + BASE.split("J1 = 2\n")[1], name="small")
@@ -326,3 +329,21 @@ def test_reading_a_1e5_task_grouped_record_stays_within_the_ratio_bound(tmp_path
     t_one = best(lambda: store.read_record(one))
     assert t_record < 2000 * t_bytes, (t_record, t_bytes)
     assert t_record < 8 * t_one, (t_record, t_one)
+
+
+def test_info_and_verify_on_a_partial_grouped_store(grouped_store, capsys):
+    from qbfast.cli import main
+
+    spec, info, _ = grouped_store
+    qbstore.write_groups(spec, info.path, groups=[0, 1])  # 4 + 2 tasks merged
+    ctx = qbstore.context(spec, info.path)
+    run_task(int(info.group_tasks(2)[0]), ctx)  # 1 task staged
+    assert main(["info", str(info.path)]) == 0
+    out = capsys.readouterr().out
+    assert "qbfast store format 3" in out
+    assert "tasks       6/36 done (incomplete)" in out
+    assert "groups      (1, 2, 2, 1) tasks per storage chunk (1, 4, 4, 41) (12 groups, 2 " \
+           "merged; 1 tasks staged)" in out
+    assert main(["verify", str(info.path)]) == 1
+    out = capsys.readouterr().out
+    assert "6 of 36 tasks verified, 0 damaged, 29 not computed" in out
