@@ -17,6 +17,15 @@ values = 1.07e13), a real ``qbfast run`` process on a local cluster (one worker 
 - after a SIGKILL of the whole process group at ``--seconds``: the time of ``qbfast info``,
   and the time from a resumed run's start until it finishes a new task.
 
+``--grouped-files N``: instead, the bytes per file of the 1.07e13 spec's grouped store, on
+finished groups of its REAL data: the store is created with the planned group
+(``qbfast.runner.plan``, automatic grouping on), N whole groups from the middle of the group
+grid (group numbers ``n_groups // 2`` onward) are computed and staged in this process, task by
+task as a worker does, then merged; it prints the mean size of their chunk files, and the mean
+bytes per file of the complete store projected from them (chunk files at that mean, plus the
+metadata, coordinate and journal files, per file of the complete store). About 64 tasks of
+5 core-seconds per group; on a shared machine run it with ``NUMBA_NUM_THREADS=1``.
+
 Then the scheduler's cost per task here (a flood of no-op tasks on a LocalCluster) and the
 model of the efficiency at 100, 1,000 and 10,000 workers for the planned task sizes:
 throughput = min(workers x rate per core, tasks per second the scheduler sustains x points per
@@ -182,8 +191,11 @@ def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> 
     chunk_files = [f for v in layout.variables for f in (store / v.name).glob("c.*")
                    if not f.name.endswith(".partial")]
     mean_file = float(np.mean([f.stat().st_size for f in chunk_files])) if chunk_files else None
-    files = spec.n_chunks * len(layout.variables) + 3 * len(spec.dims) + len(layout.variables) \
-        + 3 + workers
+    storage_chunks = int(np.prod([-(-n // c) for n, c in zip(spec.shape[:-1],
+                                                               layout.storage_chunks[:-1])]))
+    out["tasks_per_storage_chunk"] = int(np.prod(spec.group))
+    files = storage_chunks * len(layout.variables) + 3 * len(spec.dims) \
+        + len(layout.variables) + 3 + workers
     out["files_when_complete"] = files
     out["files_per_1e9_points"] = files / spec.n_evaluations * 1e9
     out["mean_chunk_file_bytes"] = mean_file
@@ -227,20 +239,89 @@ def model(rate_per_core: float, tasks_per_s: float, points_per_task: int) -> lis
     return rows
 
 
+def grouped_files(n_groups: int, workdir: Path) -> dict:
+    """Compute ``n_groups`` whole groups of the 1.07e13 spec's grouped store in this process and
+    measure its files (see the module docstring)."""
+    from qbfast.runner import plan as plan_mod
+    from qbfast.runner.driver import store_layout
+    from qbfast.runner.spec import parse_spec
+    from qbfast.runner.tasks import TaskContext, kernels_digest, merge_task, run_task
+    from qbfast.store import bytes_on_disk, create, next_generation, open_info
+
+    plan_mod.AUTO_GROUP = True
+    text = SPEC.format(n=SIZES["1e13"])
+    spec = parse_spec(text, name="scale1e13")
+    path = workdir / "grouped1e13.zarr"
+    create(store_layout(spec), path)
+    info = open_info(path)
+    assert info.grouped, spec.group
+    ctx = TaskContext(spec=spec, chunks=info.chunks, path=str(path), store_id=info.store_id,
+                      generation=next_generation(path), run_id="0123456789ab",
+                      kernels=kernels_digest(), numba_threads={})
+    chosen = [info.n_groups // 2 + k for k in range(n_groups)]
+    t0 = time.perf_counter()
+    for g in chosen:
+        for t in info.group_tasks(g):
+            run_task(int(t), ctx)
+        merge_task(g, ctx)
+    seconds = time.perf_counter() - t0
+    chunk_sizes = [(path / v.name / info.chunk_name(v, int(info.group_tasks(g)[0]))).stat().st_size
+                   for g in chosen for v in info.variables]
+    mean_chunk = float(np.mean(chunk_sizes))
+    total, files = bytes_on_disk(path)
+    other_bytes, other_files = total - sum(chunk_sizes), files - len(chunk_sizes)
+    n_chunk_files = info.n_groups * len(info.variables)
+    journal = 64 * info.n_tasks + 64 * info.n_groups  # entries of ~56 B: 1 MB, few files
+    projected = (mean_chunk * n_chunk_files + other_bytes + journal) / (n_chunk_files
+                                                                        + other_files)
+    return {"spec": "1e13", "group": list(info.group), "storage_chunks":
+            list(info.storage_chunks), "tasks_per_group": int(np.prod(info.group)),
+            "n_groups": info.n_groups, "groups_measured": chosen, "seconds": seconds,
+            "chunk_files_measured": len(chunk_sizes), "mean_chunk_file_bytes": mean_chunk,
+            "min_chunk_file_bytes": int(min(chunk_sizes)),
+            "max_chunk_file_bytes": int(max(chunk_sizes)),
+            "files_when_complete": n_chunk_files + other_files,
+            "projected_mean_bytes_per_file": projected}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
+    parser.add_argument("--grouped-files", type=int, default=0, metavar="N",
+                        help="measure the 1.07e13 grouped store's files on N whole groups")
     parser.add_argument("--specs", nargs="+", choices=tuple(SIZES), default=list(SIZES))
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
+    if args.grouped_files:
+        with tempfile.TemporaryDirectory(prefix="qbfast-scale-") as tmp:
+            r = grouped_files(args.grouped_files, Path(tmp))
+        print(f"== 1e13 grouped: group {tuple(r['group'])} ({r['tasks_per_group']} tasks), "
+              f"storage chunks {tuple(r['storage_chunks'])}, {r['n_groups']:,} groups")
+        print(f"  groups {r['groups_measured']} computed and merged in {r['seconds']:.0f} s")
+        print(f"  their {r['chunk_files_measured']} chunk files: mean "
+              f"{r['mean_chunk_file_bytes'] / 1024:.0f} KiB (min "
+              f"{r['min_chunk_file_bytes'] / 1024:.0f} KiB, max "
+              f"{r['max_chunk_file_bytes'] / 1024:.0f} KiB)")
+        print(f"  complete store, projected: {r['files_when_complete']:,} files, mean "
+              f"{r['projected_mean_bytes_per_file'] / 1024:.0f} KiB per file")
+        if args.json is not None:
+            args.json.write_text(json.dumps(r, indent=1))
+        from bench._results import record
+
+        record("scale", argv, [{"table": "grouped_files", **{k: v for k, v in r.items()
+                                                              if not isinstance(v, list)}}],
+               notes="--grouped-files: whole groups of the 1.07e13 spec computed in-process",
+               variant="grouped-files")
+        return 0
     results = []
     with tempfile.TemporaryDirectory(prefix="qbfast-scale-") as tmp:
         for label in args.specs:
             r = run_one(label, SIZES[label], args.seconds, Path(tmp), args.workers)
             results.append(r)
             print(f"== {label}: {r['points']:.3g} points, {r['tasks']:,} tasks of "
-                  f"{r['points_per_task']:,} points (chunks {tuple(r['chunks'])})")
+                  f"{r['points_per_task']:,} points (chunks {tuple(r['chunks'])}), "
+                  f"{r['tasks_per_storage_chunk']} tasks per storage chunk")
             f = r["first_task_s"]
             print(f"  first task finished      {'never' if f is None else f'{f:.1f} s'} "
                   f"after the command started")

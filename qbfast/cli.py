@@ -157,6 +157,10 @@ def _info(args: argparse.Namespace) -> int:
     print(f"created     {attrs.get('created')} by qbfast {attrs.get('qbfast_version')}")
     print("dims        " + ", ".join(f"{k}={v}" for k, v in zip(info.dims, info.shape)))
     print(f"task shape  {info.chunks} ({info.n_tasks:,} tasks)")
+    if info.grouped:
+        print(f"groups      {info.group} tasks per storage chunk {info.storage_chunks} "
+              f"({info.n_groups:,} groups, {record.n_groups_done:,} merged; "
+              f"{record.n_staged:,} tasks staged)")
     print(f"variables   {', '.join(v.name for v in info.variables)} "
           f"({attrs.get('storage_dtype')})")
     if state.complete:

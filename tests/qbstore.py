@@ -15,7 +15,7 @@ from pathlib import Path
 from qbfast import store
 from qbfast.runner.driver import store_layout
 from qbfast.runner.spec import Spec
-from qbfast.runner.tasks import TaskContext, flush, kernels_digest, run_task
+from qbfast.runner.tasks import TaskContext, flush, kernels_digest, merge_task, run_task
 
 
 def create(spec: Spec, path: Path) -> store.StoreInfo:
@@ -39,6 +39,20 @@ def write_tasks(spec: Spec, path: Path, tasks: Iterable[int] | None = None,
     for t in (range(spec.n_chunks) if tasks is None else tasks):
         run_task(int(t), ctx)
     flush()
+    return ctx
+
+
+def write_groups(spec: Spec, path: Path, groups: Iterable[int] | None = None,
+                 **kw: object) -> TaskContext:
+    """Grouped stores: compute and stage every task of ``groups`` (default: all), then merge
+    each group, in this process, as workers do."""
+    info = store.open_info(path)
+    ctx = context(spec, path, **kw)  # type: ignore[arg-type]
+    chosen = range(info.n_groups) if groups is None else groups
+    for g in chosen:
+        for t in info.group_tasks(int(g)):
+            run_task(int(t), ctx)
+        merge_task(int(g), ctx)
     return ctx
 
 

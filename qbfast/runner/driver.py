@@ -30,6 +30,7 @@ from .tasks import (
     TaskContext,
     flush,
     kernels_digest,
+    merge_task,
     numba_threads_for,
     peak_metrics,
     run_task,
@@ -99,7 +100,8 @@ def store_layout(spec: Spec, chunks: tuple[int, ...] | None = None) -> StoreLayo
                       for v in spec.variables())
     return StoreLayout(dims=spec.dims, shape=spec.shape, chunks=chunks or spec.chunks,
                        variables=variables, coords=coords, attrs=attrs,
-                       codec=spec_codec(spec), peak_metrics=peak_metrics(spec))
+                       codec=spec_codec(spec), peak_metrics=peak_metrics(spec),
+                       group=spec.group if chunks is None else ())
 
 
 def spec_codec(spec: Spec) -> str:
@@ -211,7 +213,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             _check_space(spec, path, force)
         if progress is not None:
             n_tasks = state.info.n_tasks if state is not None else spec.n_chunks
-            to_run = n_tasks - (state.record.n_done if state is not None else 0)
+            to_run = n_tasks - (state.record.n_done + state.record.n_staged
+                                if state is not None else 0)
             need = raw_bytes(spec) * CODEC_RATIO.get(spec_codec(spec), 1.0)
             where = (f"scheduler {scheduler}" if scheduler else "the given client" if client
                      else "a local cluster")
@@ -232,26 +235,39 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             _store.remove_partial_files(path, info)
             generation = _store.next_generation(path)
             redo = np.union1d(state.lost, np.asarray(repair, dtype=np.int64))
+            if info.grouped:  # damaged stagings go; a group is recomputed whole
+                if _store.record.check_staged(info, state.record):
+                    state = StoreState(info, _store.read_record(info), False, state.lost)
+                redo = info.tasks_of_groups(info.group_of(redo))
             if len(redo):
                 _store.clear_complete(info)
                 journal = _store.Journal(path, generation, run_id, len(info.variables),
                                          len(info.peak_metrics), durable, tag="client")
-                journal.append_many(redo, _store.record.REVOKED)
+                journal.append_many(np.unique(info.group_of(redo)) if info.grouped else redo,
+                                    _store.record.REVOKED)
                 journal.close()
                 report.repaired = len(redo)
             todo = np.union1d(state.record.missing, redo)
+            merge = np.zeros(0, dtype=np.int64)
+            if info.grouped:
+                assert state.record.group_done is not None
+                undone = ~state.record.group_done
+                undone[np.unique(info.group_of(redo))] = True
+                merge = np.flatnonzero(undone)
             ctx = TaskContext(spec=spec, chunks=info.chunks, path=str(path),
                               store_id=info.store_id, generation=generation, run_id=run_id,
                               kernels=kernels_digest(), numba_threads={}, durable=durable)
-            if len(todo):
-                _distribute(ctx, todo, report, c, progress, start)
-                for _ in range(RECOMPUTE_ROUNDS):
+            if len(todo) or len(merge):
+                _distribute(ctx, todo, report, c, progress, start, info, merge)
+                for _ in range(0 if info.grouped else RECOMPUTE_ROUNDS):
                     # tasks that finished on a worker lost before it recorded them
                     again = inspect_store(path).record.missing
                     if not len(again):
                         break
-                    _distribute(ctx, again, report, c, progress, start)
+                    _distribute(ctx, again, report, c, progress, start, info, merge[:0])
         state = inspect_store(path)
+        if state.info.grouped:
+            _store.record.check_staged(state.info, state.record)
         if len(state.record.missing) or len(state.lost):
             raise RunError(f"{path}: {len(state.record.missing) + len(state.lost)} tasks are "
                            f"still missing after the run; run it again")
@@ -286,8 +302,11 @@ def _fmt_bytes(n: float) -> str:
 
 
 def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: Any,
-                stream: IO[str] | None, start: float) -> None:
-    """Keep a window of tasks in flight, refilled as they finish, to the end."""
+                stream: IO[str] | None, start: float, info: StoreInfo | None = None,
+                merge: np.ndarray | None = None) -> None:
+    """Keep a window of tasks in flight, refilled as they finish, to the end. Grouped stores
+    (``merge``: the groups not merged yet): tasks go group by group, and a group's merge task
+    is submitted (first in line) as soon as its last task is staged."""
     from dataclasses import replace
 
     from distributed import as_completed
@@ -320,11 +339,32 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
     # the context travels with every task (a few kB): a task never depends on data held by
     # one worker, so the run survives the loss of every worker it started with
     window = max(2, WINDOW_PER_THREAD * threads)
+    grouped = info is not None and info.grouped and merge is not None
+    remaining: dict[int, int] = {}
+    ready: list[int] = []
+    group_of: dict[int, int] = {}
+    if grouped:
+        assert info is not None and merge is not None
+        groups = info.group_of(todo)
+        todo = todo[np.argsort(groups, kind="stable")]  # group by group: staging bounded
+        counts = dict(zip(*(a.tolist() for a in np.unique(groups, return_counts=True))))
+        remaining = {int(g): int(counts.get(int(g), 0)) for g in merge}
+        ready = [g for g in remaining if remaining[g] == 0]
+        group_of = dict(zip(todo.tolist(), info.group_of(todo).tolist()))
     pending = iter(todo.tolist())
     futures = as_completed(with_results=True)
     in_flight: set[Any] = set()
+    merges: dict[Any, int] = {}
 
     def submit() -> bool:
+        if ready:
+            g = ready.pop(0)
+            fut = client.submit(merge_task, g, ctx, pure=False, retries=1,
+                                key=f"qbfast-merge-{ctx.run_id}-{g}")
+            merges[fut] = g
+            in_flight.add(fut)
+            futures.add(fut)
+            return True
         task = next(pending, None)
         if task is None:
             return False
@@ -350,8 +390,18 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
                 raise RunError(f"{ctx.path}: a task failed ({what}); the store is resumable:"
                                f" run the same command again") from exc
             in_flight.discard(fut)
-            _, evaluations, _ = result
             fut.release()
+            if fut in merges:
+                merges.pop(fut)
+                submit()
+                continue
+            task, evaluations, _ = result
+            if grouped:
+                g = group_of[int(task)]
+                remaining[g] -= 1
+                if remaining[g] == 0:
+                    ready.append(g)
+                    submit()  # the merge, beside the task that replaces this one
             if first is None:
                 first = time.perf_counter()
                 report.first_task_s = first - start

@@ -104,6 +104,13 @@ MAX_TASKS = 100_000
 #: [chunks] warnings (issue 10): more files per variable than this, or files under this.
 WARN_FILES = 100_000
 WARN_FILE_BYTES = 4 << 10
+#: Task groups ([reduce]-only sweeps past rule 1): a storage chunk of a reduced variable spans
+#: a block of tasks holding about this many raw bytes of the widest reduced variable, and at
+#: most GROUP_MAX_TASKS tasks (a group's staging files are held until it is merged).
+GROUP_BYTES = 64 << 20
+GROUP_MAX_TASKS = 64
+#: Whether the planner groups tasks by itself (``[group]`` in a spec groups them regardless).
+AUTO_GROUP = True
 #: Threads assumed by :attr:`qbfast.runner.spec.Spec.chunks`; every ``threads`` up to
 #: PLATEAU_TASKS / TASKS_PER_THREAD (256) gives the same plan.
 DEFAULT_THREADS = 16
@@ -180,6 +187,7 @@ class Work:
     itemsize: int
     chunks: Mapping[str, int] = field(default_factory=dict)
     cost: float = 1.0
+    group: Mapping[str, int] | None = None
 
     @classmethod
     def from_spec(cls, spec: Spec) -> Work:
@@ -191,7 +199,8 @@ class Work:
                    series_variables=sum(v.stat is None for v in variables),
                    reduced_variables=sum(v.stat is not None for v in variables),
                    itemsize=max(spec.variable_dtype(v).itemsize for v in variables),
-                   chunks=dict(spec.chunk_overrides), cost=charger_cost(spec))
+                   chunks=dict(spec.chunk_overrides), cost=charger_cost(spec),
+                   group=None if spec.group_overrides is None else dict(spec.group_overrides))
 
     def check(self) -> None:
         """Raise ValueError (one line naming the field) if the fields do not fit together."""
@@ -228,6 +237,17 @@ class Work:
             if not isinstance(length, int) or isinstance(length, bool) or length < 1:
                 raise ValueError(f"Work.chunks: {dim}: expected an integer >= 1, got "
                                  f"{length!r}")
+        if self.group is not None:
+            if self.keep_series:
+                raise ValueError("Work.group: task groups are for [reduce]-only sweeps (no "
+                                 "stored series)")
+            for dim, factor in self.group.items():
+                if dim not in self.dims[:-1]:
+                    raise ValueError(f"Work.group: {dim!r} is not a swept dim; allowed: "
+                                     f"{', '.join(map(repr, self.dims[:-1]))}")
+                if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
+                    raise ValueError(f"Work.group: {dim}: expected an integer >= 1, got "
+                                     f"{factor!r}")
         given_t = self.chunks.get(TIME.name)
         if self.whole_t and given_t is not None and given_t < self.shape[-1]:
             raise ValueError(f"Work.chunks: {TIME.name}: a task must span all of t "
@@ -265,6 +285,19 @@ class Plan:
     warnings: tuple[str, ...]
     reason: str
     rate: float
+    #: tasks per storage chunk along each dim (1 for t): a storage chunk of every variable
+    #: is ``group x chunks``; all 1 (today's layout: one task, one chunk) unless grouped
+    group: tuple[int, ...] = ()
+
+    @property
+    def grouped(self) -> bool:
+        return any(f > 1 for f in self.group)
+
+    @property
+    def storage_chunks(self) -> tuple[int, ...]:
+        """Chunk lengths of the stored arrays: ``group[i] x chunks[i]``, clipped to the dim."""
+        group = self.group or (1,) * len(self.chunks)
+        return tuple(min(s, f * c) for s, f, c in zip(self.shape, group, self.chunks))
 
     def task_coords(self, k: int) -> tuple[int, ...]:
         """The ``k``-th task's coordinates in ``chunk_grid``, C order (last dim fastest)."""
@@ -460,9 +493,49 @@ def plan(work: Work, threads: int = DEFAULT_THREADS) -> Plan:
             warnings.append(f"each task holds {_fmt_bytes(task_bytes)} of float64 series "
                             f"({work.n_metrics} metrics x {math.prod(chunks):,} evaluations); "
                             f"workers need that much memory per thread")
+    group, group_why = _group(work, chunks, chunk_grid, why.startswith("today's sizes"))
+    if group_why:
+        why += f"; {group_why}"
     return Plan(dims=work.dims, shape=work.shape, chunks=chunks, chunk_grid=chunk_grid,
                 n_tasks=n_tasks, task_seconds=math.prod(chunks) / rate, file_bytes=largest,
-                warnings=tuple(warnings), reason=why, rate=rate)
+                warnings=tuple(warnings), reason=why, rate=rate, group=group)
+
+
+def _group(work: Work, chunks: tuple[int, ...], chunk_grid: tuple[int, ...],
+           legacy: bool) -> tuple[tuple[int, ...], str]:
+    """Tasks per storage chunk along each dim, and the reason ("" for no group).
+
+    ``Work.group`` given: those factors (clipped to the task grid), 1 elsewhere. Else stored
+    series, a grid of rule 1 (today's sizes), or ``[chunks]`` given (its chunks are the storage
+    chunks, as before groups existed): 1 everywhere. Else [reduce]-only: a budget of
+    ``min(GROUP_MAX_TASKS, GROUP_BYTES // reduced file bytes)`` tasks, taken by the swept dims
+    from the last to the first (each factor cut evenly in the task grid)."""
+    ones = (1,) * len(chunks)
+    if work.group is not None:
+        g = list(ones)
+        for dim, factor in work.group.items():
+            i = work.dims.index(dim)
+            g[i] = min(factor, chunk_grid[i])
+        given = ", ".join(f"{d} = {f}" for d, f in work.group.items())
+        return tuple(g), (f"[group] gives {given}" if any(f > 1 for f in g) else "")
+    if work.keep_series or legacy or work.chunks or not AUTO_GROUP:
+        return ones, ""
+    reduced = math.prod(chunks[:-1]) * work.itemsize
+    budget = min(GROUP_MAX_TASKS, int(GROUP_BYTES // max(1, reduced)))
+    if budget < 2:
+        return ones, ""
+    g = list(ones)
+    prod = 1
+    for i in range(len(chunks) - 2, -1, -1):
+        f = max(1, min(chunk_grid[i], budget // prod))
+        f = _even(chunk_grid[i], f)
+        g[i] = f
+        prod *= f
+    if prod < 2:
+        return ones, ""
+    return tuple(g), (f"groups of {prod} tasks (storage chunks of "
+                      f"{_fmt_bytes(prod * reduced)} raw, at most {GROUP_MAX_TASKS} tasks "
+                      f"or {_fmt_bytes(GROUP_BYTES)})")
 
 
 def _fields(work: Work) -> dict[str, Any]:

@@ -23,6 +23,8 @@ Format (see the README)::
     t = { start = 0.0, stop = 20.0, num = 401 }   # required, always the last dimension
     [chunks]                              # optional chunk length per dimension
     J2 = 16
+    [group]                               # optional, [reduce]-only: tasks per storage chunk
+    J2 = 4                                # (see docs/planning.md; default: planned)
     [reduce]                              # optional reductions along t, computed per task
     over = "t"
     stats = ["max", "argmax", "min", "argmin", "first_max"]
@@ -62,7 +64,8 @@ from .plan import DEFAULT_THREADS, Plan, Work, plan
 
 #: Top-level keys of a spec and what they hold (used in the "allowed" part of messages).
 TOP_KEYS = ("model", "protocol", "battery_hamiltonian", "charger", "metrics", "dtype",
-            "description", "max_step", "params", "chunks", "reduce", "codec")
+            "description", "max_step", "params", "chunks", "reduce", "codec",
+            "group")
 RANGE_KEYS = ("start", "stop", "num")
 REDUCE_KEYS = ("over", "stats", "keep_series")
 #: Most values along one dimension (a range's ``num`` or a list's length): 10**7 values are
@@ -107,7 +110,8 @@ class Spec:
 
     def __init__(self, *, name: str, source: str, text: str, grid: Grid, dtype: str,
                  chunk_overrides: dict[str, int], reduce: Reduce | None,
-                 description: str, codec: str = "auto") -> None:
+                 description: str, codec: str = "auto",
+                 group_overrides: dict[str, int] | None = None) -> None:
         self.name = name
         self.source = source
         self.text = text
@@ -118,6 +122,8 @@ class Spec:
         self.reduce = reduce
         self.description = description
         self.codec = codec
+        #: The ``[group]`` table as given (swept dim -> tasks per storage chunk), or None.
+        self.group_overrides = None if group_overrides is None else dict(group_overrides)
 
     # ---- planning -------------------------------------------------------------------------
     def plan(self, threads: int = DEFAULT_THREADS) -> Plan:
@@ -128,6 +134,11 @@ class Spec:
     def chunks(self) -> tuple[int, ...]:
         """Chunk (= task) lengths per dim, planned for ``DEFAULT_THREADS`` threads."""
         return self.plan(DEFAULT_THREADS).chunks
+
+    @cached_property
+    def group(self) -> tuple[int, ...]:
+        """Tasks per storage chunk along each dim (all 1: one task writes one chunk)."""
+        return self.plan(DEFAULT_THREADS).group
 
     # ---- geometry -------------------------------------------------------------------------
     @property
@@ -223,6 +234,7 @@ class Spec:
             "fixed": {k: float(v).hex() for k, v in sorted(g.fixed.items())},
             "chunks": list(self.chunks),
             "codec": self.codec,
+            **({"group": list(self.group)} if any(f > 1 for f in self.group) else {}),
             "reduce": None if self.reduce is None else {
                 "over": self.reduce.over, "stats": list(self.reduce.stats),
                 "keep_series": self.reduce.keep_series},
@@ -355,9 +367,32 @@ def _build(doc: dict[str, Any], *, name: str, source: str, text: str) -> Spec:
     codec = doc.get("codec", "auto")
     if codec not in CODECS:
         raise _fail(source, "codec", f"unknown codec {codec!r}; allowed: {_choices(CODECS)}")
+    group = _group_overrides(source, doc.get("group"), grid, reduce)
     return Spec(name=name, source=source, text=text, grid=grid, dtype=dtype,
                 chunk_overrides=chunk_overrides, reduce=reduce, description=description,
-                codec=codec)
+                codec=codec, group_overrides=group)
+
+
+def _group_overrides(source: str, table: object, grid: Grid,
+                     reduce: Reduce | None) -> dict[str, int] | None:
+    """The ``[group]`` table, checked: swept dim -> tasks per storage chunk (the others 1)."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise _fail(source, "group", "expected a table [group] of swept dimension = tasks")
+    if reduce is None or reduce.keep_series:
+        raise _fail(source, "group", "task groups need [reduce] without keep_series (no "
+                                     "stored series)")
+    swept = grid.dims[:-1]
+    given: dict[str, int] = {}
+    for k, v in table.items():
+        if k not in swept:
+            raise _fail(source, f"group.{k}", f"not a swept dimension; allowed: "
+                                              f"{_choices(swept)}")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise _fail(source, f"group.{k}", f"expected an integer >= 1, got {v!r}")
+        given[k] = v
+    return given
 
 
 def _reduce(source: str, table: object, grid: Grid) -> Reduce | None:

@@ -250,7 +250,12 @@ def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
     delay = os.environ.get(DEBUG_DELAY_ENV)
     if delay:
         time.sleep(float(delay))
-    writer.write_behind(task, data, peaks)  # recorded by the writer's flusher thread
+    if writer.info.grouped:
+        # recorded before the task returns: the client merges a group once all its tasks
+        # have returned
+        writer.stage(task, data, peaks)
+    else:
+        writer.write_behind(task, data, peaks)  # recorded by the writer's flusher thread
     return task, math.prod(s.stop - s.start for s in slices), time.perf_counter() - start
 
 
@@ -260,6 +265,19 @@ def flush() -> int:
     from ..store.writer import flush_writers
 
     return flush_writers()
+
+
+def merge_task(group: int, ctx: TaskContext) -> tuple[int, float]:
+    """A Dask task of a grouped store: merge group ``group`` (its tasks' staging files into
+    one chunk file per variable, then the group's journal entry; see
+    :meth:`qbfast.store.writer.StoreWriter.merge`). Returns (group, seconds)."""
+    start = time.perf_counter()
+    if ctx.kernels != kernels_digest():
+        raise RuntimeError(f"this worker's qbfast kernels ({kernels_digest()[:12]}) differ "
+                           f"from the store's ({ctx.kernels[:12]}); install the same qbfast")
+    writer = task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable)
+    writer.merge(group)
+    return group, time.perf_counter() - start
 
 
 def warm(ctx: TaskContext) -> int:

@@ -18,6 +18,8 @@ Layout of ``NAME.zarr``::
                          dims, shape, chunks, variables, peak metrics, codec
     _qbfast/journal/     the completion record: append-only journal files, one per writing
                          process and run (:mod:`.record`)
+    _qbfast/staging/     grouped stores (format 3) only: one staging file per staged task,
+                         removed by its group's merge (:mod:`.staging`)
     _qbfast/complete.json  written once every task is recorded and every chunk file exists
 
 Creation writes metadata and coordinates only, through zarr's API (cost O(arrays), never
@@ -42,8 +44,14 @@ from typing import Any
 
 import numpy as np
 
-#: The store format this qbfast writes and reads (recorded in both zarr.json files).
+#: The store format this qbfast writes and reads (recorded in both zarr.json files): 2 for
+#: stores where a task writes its own chunk files, GROUPED_FORMAT for stores whose storage
+#: chunks span groups of tasks (staged, then merged); this qbfast reads both.
 STORE_FORMAT = 2
+GROUPED_FORMAT = 3
+STORE_FORMATS = (STORE_FORMAT, GROUPED_FORMAT)
+#: Staging directory of grouped stores (in the bookkeeping group): one file per staged task.
+STAGING = "staging"
 #: Name of the bookkeeping group.
 META = "_qbfast"
 #: Value of the ``marker`` attribute of the bookkeeping group: qbfast's own mark, written at
@@ -65,6 +73,7 @@ BLOSC_LEVEL = 5
 
 _CHUNK_NAME = re.compile(r"c(\.\d+)*")
 _PARTIAL = re.compile(r".+\.[0-9a-f]{32}\.partial")
+_STAGE_NAME = re.compile(r"\d+\.stage")
 
 
 class StoreError(ValueError):
@@ -101,10 +110,21 @@ class StoreLayout:
     attrs: Mapping[str, Any]
     codec: str = "zstd"
     peak_metrics: tuple[str, ...] = ()
+    #: tasks per storage chunk along each dim (empty or all 1: not grouped)
+    group: tuple[int, ...] = ()
 
     @property
     def chunk_grid(self) -> tuple[int, ...]:
         return tuple(-(-s // c) for s, c in zip(self.shape, self.chunks))
+
+    @property
+    def grouped(self) -> bool:
+        return any(f > 1 for f in self.group)
+
+    @property
+    def storage_chunks(self) -> tuple[int, ...]:
+        group = self.group or (1,) * len(self.chunks)
+        return tuple(min(s, f * c) for s, f, c in zip(self.shape, group, self.chunks))
 
     @property
     def n_tasks(self) -> int:
@@ -120,9 +140,11 @@ class StoreLayout:
 
     def meta(self) -> dict[str, Any]:
         """The attrs of the bookkeeping group (also how a store is read back)."""
+        extra: dict[str, Any] = {"group": list(self.group)} if self.grouped else {}
         return {
+            **extra,
             "marker": MARKER,
-            "qbfast_store_format": STORE_FORMAT,
+            "qbfast_store_format": GROUPED_FORMAT if self.grouped else STORE_FORMAT,
             "dims": list(self.dims),
             "shape": list(self.shape),
             "chunks": list(self.chunks),
@@ -173,12 +195,63 @@ class StoreInfo:
     def peak_metrics(self) -> tuple[str, ...]:
         return tuple(self.meta.get("peak_metrics", ()))
 
+    @property
+    def group(self) -> tuple[int, ...]:
+        """Tasks per storage chunk along each dim (all 1 when the store is not grouped)."""
+        g = self.meta.get("group")
+        return tuple(int(f) for f in g) if g else (1,) * len(self.chunks)
+
+    @property
+    def grouped(self) -> bool:
+        return any(f > 1 for f in self.group)
+
+    @property
+    def storage_chunks(self) -> tuple[int, ...]:
+        return tuple(min(s, f * c) for s, f, c in zip(self.shape, self.group, self.chunks))
+
+    @property
+    def group_grid(self) -> tuple[int, ...]:
+        """Groups (= storage chunks) along each dim."""
+        return tuple(-(-n // f) for n, f in zip(self.chunk_grid, self.group))
+
+    @property
+    def n_groups(self) -> int:
+        return int(np.prod(self.group_grid, dtype=np.int64))
+
     def task_coords(self, task: int) -> tuple[int, ...]:
         return tuple(int(i) for i in np.unravel_index(task, self.chunk_grid))
 
+    def group_of(self, tasks: Any) -> np.ndarray:
+        """The group number of each task (C order over ``group_grid``), vectorized."""
+        tasks = np.asarray(tasks, dtype=np.int64)
+        if not tasks.size:
+            return np.zeros(tasks.shape, dtype=np.int64)
+        coords = np.unravel_index(tasks, self.chunk_grid)
+        return np.ravel_multi_index(tuple(c // f for c, f in zip(coords, self.group)),
+                                    self.group_grid).astype(np.int64)
+
+    def group_coords(self, group: int) -> tuple[int, ...]:
+        return tuple(int(i) for i in np.unravel_index(group, self.group_grid))
+
+    def group_tasks(self, group: int) -> np.ndarray:
+        """The task numbers of a group, ascending."""
+        ranges = [np.arange(i * f, min((i + 1) * f, n))
+                  for i, f, n in zip(self.group_coords(group), self.group, self.chunk_grid)]
+        mesh = np.meshgrid(*ranges, indexing="ij")
+        return np.sort(np.ravel_multi_index(tuple(m.ravel() for m in mesh),
+                                            self.chunk_grid).astype(np.int64))
+
+    def tasks_of_groups(self, groups: Any) -> np.ndarray:
+        """Every task of the given groups, ascending."""
+        groups = np.unique(np.asarray(groups, dtype=np.int64))
+        if not groups.size:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([self.group_tasks(int(g)) for g in groups])
+
     def chunk_name(self, variable: VariableLayout, task: int) -> str:
+        """The chunk file (in the variable's directory) holding ``task``'s region."""
         coords = self.task_coords(task)[:len(variable.dims)]
-        return "c" + "".join(f".{i}" for i in coords)
+        return "c" + "".join(f".{i // f}" for i, f in zip(coords, self.group))
 
 
 def now() -> str:
@@ -225,7 +298,7 @@ def create(layout: StoreLayout, path: str | Path) -> str:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
     store_id = uuid.uuid4().hex
     attrs = dict(_json_safe(layout.attrs))
-    attrs["qbfast_store_format"] = STORE_FORMAT
+    attrs["qbfast_store_format"] = GROUPED_FORMAT if layout.grouped else STORE_FORMAT
     try:
         root = zarr.create_group(tmp, zarr_format=3, attributes=attrs)
         for name, (values, cattrs) in layout.coords.items():
@@ -245,7 +318,8 @@ def create(layout: StoreLayout, path: str | Path) -> str:
             a = dict(_json_safe(var.attrs))
             a["_FillValue"] = _fill_attr(dtype)
             root.create_array(
-                var.name, shape=layout.shape[:ndim], chunks=layout.chunks[:ndim], dtype=dtype,
+                var.name, shape=layout.shape[:ndim], chunks=layout.storage_chunks[:ndim],
+                dtype=dtype,
                 fill_value=np.nan, compressors=compressors(layout.codec, dtype.itemsize),
                 chunk_key_encoding=CHUNK_KEY_ENCODING, dimension_names=var.dims,
                 attributes=a)
@@ -256,6 +330,8 @@ def create(layout: StoreLayout, path: str | Path) -> str:
                                     category=UserWarning)
             zarr.consolidate_metadata(tmp, zarr_format=3)
         (tmp / META / "journal").mkdir()  # after consolidating: not a Zarr node
+        if layout.grouped:
+            (tmp / META / STAGING).mkdir()
         _fsync_tree(tmp)
         os.rename(tmp, path)
         _fsync_dir(path.parent)
@@ -326,11 +402,14 @@ def open_info(path: str | Path) -> StoreInfo:
     if not isinstance(meta, dict):
         raise StoreError(f"{meta_path}: no attributes: not a qbfast store's bookkeeping")
     fmt = meta.get("qbfast_store_format", attrs.get("qbfast_store_format"))
-    if fmt != STORE_FORMAT:
+    if fmt not in STORE_FORMATS:
         raise StoreError(
-            f"{path}: store format {fmt!r}, written by an older qbfast; this qbfast reads "
-            f"format {STORE_FORMAT} only: rerun the spec into a new --store (an old store's "
-            f"data stay readable with xr.open_zarr)")
+            f"{path}: store format {fmt!r}, written by another qbfast; this qbfast reads "
+            f"formats {', '.join(map(str, STORE_FORMATS))} only: rerun the spec into a new "
+            f"--store (an old store's data stay readable with xr.open_zarr)")
+    if (fmt == GROUPED_FORMAT) != bool(meta.get("group")):
+        raise StoreError(f"{meta_path}: tampered or damaged bookkeeping (format {fmt} with "
+                         f"group {meta.get('group')!r})")
     if meta.get("marker") != MARKER:
         raise StoreError(f"{meta_path}: no qbfast marker: not a qbfast store")
     try:
@@ -340,6 +419,8 @@ def open_info(path: str | Path) -> StoreInfo:
             raise ValueError("dims, shape and chunks disagree")
         if info.n_tasks != int(np.prod(info.chunk_grid, dtype=np.int64)):
             raise ValueError("n_tasks disagrees with the chunks")
+        if len(info.group) != len(chunks) or min(info.group, default=1) < 1:
+            raise ValueError("group disagrees with the chunks")
         info.variables  # noqa: B018 - parse them
         if not isinstance(meta.get("store_id"), str):
             raise ValueError("no store_id")
@@ -382,6 +463,12 @@ def foreign_files(path: Path, info: StoreInfo) -> list[str]:
                 elif sub.is_file() and (sub.name in ("zarr.json", "complete.json")
                                         or _PARTIAL.fullmatch(sub.name)):
                     continue
+                elif sub.name == STAGING and sub.is_dir() and info.grouped:
+                    for j in os.scandir(sub.path):
+                        if not (j.is_file() and not j.is_symlink()
+                                and (_STAGE_NAME.fullmatch(j.name)
+                                     or _PARTIAL.fullmatch(j.name))):
+                            foreign.append(f"{META}/{STAGING}/{j.name}")
                 elif sub.name == "journal" and sub.is_dir():
                     from .record import JOURNAL_NAME
 
@@ -490,7 +577,8 @@ def remove_partial_files(path: str | Path, info: StoreInfo) -> int:
     """Delete the temporary files of chunk writes killed mid-file (``NAME.<32 hex>.partial``
     in the store's array directories); only call while no task writes to the store."""
     n = 0
-    dirs: Iterable[str] = (*info.dims, *(v.name for v in info.variables), META)
+    dirs: Iterable[str] = (*info.dims, *(v.name for v in info.variables), META,
+                           f"{META}/{STAGING}")
     for d in dirs:
         try:
             entries = list(os.scandir(Path(path) / d))

@@ -31,11 +31,17 @@ from typing import Any
 import numpy as np
 
 from .chunk_files import crc32c
-from .layout import META, StoreInfo, now
+from .layout import _STAGE_NAME, META, STAGING, StoreError, StoreInfo, now
 
 MAGIC = 0x314A4251  # b"QBJ1"
 DONE = 1
 REVOKED = 2
+#: Grouped stores (format 3): a task's staging file is durable (``task`` = task number,
+#: ``crc[0]`` = the staging file's CRC-32C, ``peaks`` = the task's peaks) ...
+STAGED = 3
+#: ... and a group's storage chunks are durable (``task`` = group number, ``crc`` = each
+#: variable's chunk file). In grouped stores REVOKED entries name groups.
+GROUP_DONE = 4
 JOURNAL_NAME = re.compile(r"g(\d{6})-([0-9a-f]{12})-([A-Za-z0-9_.-]{1,64})-(\d+)\.log")
 COMPLETE = "complete.json"
 
@@ -157,7 +163,13 @@ class Journal:
 @dataclass
 class Record:
     """What the journals say: per task, done or not, the recorded checksum of each variable's
-    chunk file, and the task's peaks."""
+    chunk file, and the task's peaks.
+
+    Grouped stores: ``done`` = the task's group is merged (its storage chunks recorded);
+    ``staged`` = not done, but a valid STAGED entry and its staging file present;
+    ``group_done`` / ``group_crc``: per group; ``stage_crc``: each staged task's staging file
+    checksum. Ungrouped: ``staged`` all False, ``group_done`` = ``done``, ``group_crc`` = ``crc``.
+    """
 
     done: np.ndarray         # bool (n_tasks,)
     crc: np.ndarray          # uint32 (n_tasks, n_variables)
@@ -165,14 +177,39 @@ class Record:
     entries: int             # valid entries read
     torn: int                # entries ignored (torn or damaged)
     journals: int            # journal files read
+    staged: np.ndarray | None = None      # bool (n_tasks,)
+    group_done: np.ndarray | None = None  # bool (n_groups,)
+    group_crc: np.ndarray | None = None   # uint32 (n_groups, n_variables)
+    stage_crc: np.ndarray | None = None   # uint32 (n_tasks,)
+
+    def __post_init__(self) -> None:
+        if self.staged is None:
+            self.staged = np.zeros(self.done.shape, dtype=bool)
+        if self.group_done is None:
+            self.group_done = self.done
+        if self.group_crc is None:
+            self.group_crc = self.crc
+        if self.stage_crc is None:
+            self.stage_crc = np.zeros(self.done.shape, dtype=np.uint32)
 
     @property
     def n_done(self) -> int:
         return int(self.done.sum())
 
     @property
+    def n_groups_done(self) -> int:
+        assert self.group_done is not None
+        return int(self.group_done.sum())
+
+    @property
+    def n_staged(self) -> int:
+        assert self.staged is not None
+        return int(self.staged.sum())
+
+    @property
     def missing(self) -> np.ndarray:
-        return np.flatnonzero(~self.done)
+        """Tasks to compute: neither done nor staged."""
+        return np.flatnonzero(~(self.done | self.staged))
 
 
 def read_record(info: StoreInfo) -> Record:
@@ -196,7 +233,7 @@ def read_record(info: StoreInfo) -> Record:
         raw = np.frombuffer(data, dtype=np.uint8, count=whole * size).reshape(whole, size)
         entries = raw[:, :].copy().view(dtype).reshape(whole)
         ok = (entries["magic"] == MAGIC) & (entries["task"] >= 0) & (entries["task"] < n)
-        ok &= (entries["kind"] == DONE) | (entries["kind"] == REVOKED)
+        ok &= (entries["kind"] >= DONE) & (entries["kind"] <= GROUP_DONE)
         if ok.any():
             checks = crc32c_rows(raw[ok][:, :-4])
             good = np.zeros(whole, dtype=bool)
@@ -205,6 +242,8 @@ def read_record(info: StoreInfo) -> Record:
         torn += int((~ok).sum())
         parts.append(entries[ok])
     entries = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    if info.grouped:
+        return _grouped_record(info, entries, torn, journals)
     revoked = np.zeros(n, dtype=np.int64)
     rev = entries[entries["kind"] == REVOKED]
     np.maximum.at(revoked, rev["task"], rev["generation"].astype(np.int64))
@@ -223,9 +262,59 @@ def read_record(info: StoreInfo) -> Record:
     return Record(done, crc, peaks, len(entries), torn, journals)
 
 
+def staging_dir(path: str | Path) -> Path:
+    return Path(path) / META / STAGING
+
+
+def staged_files(info: StoreInfo) -> np.ndarray:
+    """Task numbers whose staging file exists (one directory listing)."""
+    try:
+        names = [e.name for e in os.scandir(staging_dir(info.path))]
+    except FileNotFoundError:
+        return np.zeros(0, dtype=np.int64)
+    tasks = [int(x[:-6]) for x in names if _STAGE_NAME.fullmatch(x)]
+    return np.asarray([t for t in tasks if t < info.n_tasks], dtype=np.int64)
+
+
+def _latest(entries: np.ndarray) -> np.ndarray:
+    return entries[np.argsort(entries["generation"], kind="stable")]
+
+
+def _grouped_record(info: StoreInfo, entries: np.ndarray, torn: int, journals: int) -> Record:
+    n, n_groups = info.n_tasks, info.n_groups
+    n_vars, n_peaks = len(info.variables), len(info.peak_metrics)
+    revoked = np.zeros(n_groups, dtype=np.int64)
+    rev = entries[(entries["kind"] == REVOKED) & (entries["task"] < n_groups)]
+    np.maximum.at(revoked, rev["task"], rev["generation"].astype(np.int64))
+    merged = entries[(entries["kind"] == GROUP_DONE) & (entries["task"] < n_groups)]
+    merged = _latest(merged[merged["generation"].astype(np.int64) >= revoked[merged["task"]]])
+    group_done = np.zeros(n_groups, dtype=bool)
+    group_crc = np.zeros((n_groups, n_vars), dtype=np.uint32)
+    group_done[merged["task"]] = True
+    group_crc[merged["task"]] = merged["crc"]
+    st = entries[entries["kind"] == STAGED]
+    st = _latest(st[st["generation"].astype(np.int64) >= revoked[info.group_of(st["task"])]])
+    valid = np.zeros(n, dtype=bool)
+    stage_crc = np.zeros(n, dtype=np.uint32)
+    peaks = np.full((n, n_peaks, 2), np.nan)
+    valid[st["task"]] = True
+    stage_crc[st["task"]] = st["crc"][:, 0] if n_vars else 0
+    peaks[st["task"]] = st["peaks"]
+    done = group_done[info.group_of(np.arange(n))]
+    present = np.zeros(n, dtype=bool)
+    present[staged_files(info)] = True
+    staged = valid & present & ~done
+    peaks[~(done | staged)] = np.nan
+    return Record(done, np.zeros((n, n_vars), dtype=np.uint32), peaks, len(entries), torn,
+                  journals, staged=staged, group_done=group_done, group_crc=group_crc,
+                  stage_crc=stage_crc)
+
+
 def missing_files(info: StoreInfo, record: Record) -> np.ndarray:
     """Tasks recorded as done one of whose chunk files does not exist (one directory listing
     per variable: cheap at 1e6 chunks)."""
+    if info.grouped:
+        return _missing_group_files(info, record)
     bad = np.zeros(info.n_tasks, dtype=bool)
     done = np.flatnonzero(record.done)
     if not len(done):
@@ -242,6 +331,51 @@ def missing_files(info: StoreInfo, record: Record) -> np.ndarray:
         present = np.fromiter((k in names for k in keys), dtype=bool, count=len(keys))
         bad[done[~present]] = True
     return np.flatnonzero(bad)
+
+
+def check_staged(info: StoreInfo, record: Record) -> int:
+    """Grouped stores, no task writing: decode every staged task's staging file against its
+    recorded CRC and delete those that fail (their tasks are computed again once the record is
+    read anew); delete the staging files of merged groups (left by a kill between a group's
+    entry and their removal). Returns the number of files deleted."""
+    from . import staging
+
+    if not info.grouped:
+        return 0
+    assert record.staged is not None and record.stage_crc is not None
+    d = staging_dir(info.path)
+    n = 0
+    for task in np.flatnonzero(record.staged):
+        try:
+            staging.read(info, d, int(task), expected_crc=int(record.stage_crc[task]))
+        except StoreError:
+            (d / staging.stage_name(int(task))).unlink(missing_ok=True)
+            n += 1
+    present = staged_files(info)
+    for task in present[record.done[present]]:
+        (d / staging.stage_name(int(task))).unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def _missing_group_files(info: StoreInfo, record: Record) -> np.ndarray:
+    """Grouped stores: every task of a merged group one of whose chunk files is missing."""
+    assert record.group_done is not None
+    done = np.flatnonzero(record.group_done)
+    if not len(done):
+        return np.zeros(0, dtype=np.int64)
+    coords = np.stack(np.unravel_index(done, info.group_grid), axis=1)
+    bad = np.zeros(info.n_groups, dtype=bool)
+    for var in info.variables:
+        try:
+            names = {e.name for e in os.scandir(info.path / var.name)}
+        except FileNotFoundError:
+            names = set()
+        ndim = len(var.dims)
+        keys = ["c" + "".join(f".{i}" for i in row[:ndim]) for row in coords]
+        present = np.fromiter((k in names for k in keys), dtype=bool, count=len(keys))
+        bad[done[~present]] = True
+    return info.tasks_of_groups(np.flatnonzero(bad))
 
 
 def read_complete(info: StoreInfo) -> dict[str, Any] | None:
@@ -295,4 +429,4 @@ def completeness(path: str | Path) -> tuple[int, int] | None:
         return None
     record = read_record(info)
     lost = missing_files(info, record)
-    return int(len(record.missing) + len(lost)), info.n_tasks
+    return int(info.n_tasks - record.n_done + len(lost)), info.n_tasks

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import staging
 from .chunk_files import ChunkFiles, StagedChunk, commit, discard
-from .layout import META, StoreError, StoreInfo
-from .record import DONE, Journal
+from .layout import META, STAGING, StoreError, StoreInfo
+from .record import DONE, GROUP_DONE, STAGED, Journal
 
 #: Environment variable read by the writers (fault-injection tests only): seconds to sleep
 #: between a task's chunk files and its journal entry.
@@ -67,6 +68,12 @@ class StoreWriter:
             journal_fd = os.open(f"{META}/journal", os.O_RDONLY | os.O_DIRECTORY,
                                  dir_fd=self.root_fd)
             self.journal_fd: int | None = journal_fd
+            self.staging_fd: int | None = None
+            if self.info.grouped:
+                self.staging_fd = os.open(f"{META}/{STAGING}", os.O_RDONLY | os.O_DIRECTORY,
+                                          dir_fd=self.root_fd)
+            self.staging_dir = self.path / META / STAGING
+            self.durable = durable
             self.journal = Journal(self.path, generation, run_id, len(self.files),
                                    len(self.info.peak_metrics), durable,
                                    journal_fd=journal_fd)
@@ -160,6 +167,60 @@ class StoreWriter:
             time.sleep(float(delay))
         self.journal.append(task, DONE, [c.crc for c in staged], peaks)
 
+    def stage(self, task: int, data: Mapping[str, np.ndarray],
+              peaks: np.ndarray | None = None) -> int:
+        """Grouped stores: write task ``task``'s staging file (all its variables), durable,
+        then its STAGED entry (the file's CRC and the task's peaks). Returns the CRC."""
+        blob = staging.encode(self.info, task, data)
+        crc = staging.write(self.staging_fd, self.staging_dir, task, blob, self.durable)
+        delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)
+        if delay:
+            time.sleep(float(delay))
+        self.journal.append(task, STAGED, [crc] + [0] * (len(self.files) - 1), peaks)
+        return crc
+
+    def merge(self, group: int, expected: Mapping[int, int] | None = None) -> list[int]:
+        """Grouped stores: read and check the staging files of every task of ``group``,
+        write each variable's storage chunk (durable), append the GROUP_DONE entry with the
+        chunk files' CRCs, then remove the staging files. Returns the CRCs."""
+        info = self.info
+        tasks = info.group_tasks(group)
+        gcoords = info.group_coords(group)
+        first = info.task_coords(int(tasks[0]))
+        lo = [i * c for i, c in zip(first, info.chunks)]
+        hi = [min((g + 1) * f * c, s) for g, f, c, s in
+              zip(gcoords, info.group, info.chunks, info.shape)]
+        blocks = {v.name: np.full(tuple(h - lo_ for lo_, h in zip(lo, hi))[:len(v.dims)],
+                                  np.nan, dtype=np.dtype(v.dtype))
+                  for v in info.variables}
+        for task in tasks:
+            part = staging.read(info, self.staging_dir, int(task), self.staging_fd,
+                                None if expected is None else expected.get(int(task)))
+            coords = info.task_coords(int(task))
+            for var in info.variables:
+                region = tuple(slice(i * c - lo_, min((i + 1) * c, s) - lo_) for i, c, s, lo_
+                               in zip(coords, info.chunks, info.shape, lo))[:len(var.dims)]
+                blocks[var.name][region] = part[var.name]
+        staged: list[StagedChunk] = []
+        try:
+            for files, ndim, name in zip(self.files, self.ndims, self.names):
+                staged.append(files.stage(gcoords[:ndim], blocks[name]))
+        except BaseException:
+            discard(staged)
+            raise
+        commit(staged)  # flushed together, then renamed
+        crcs = [c.crc for c in staged]
+        delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)
+        if delay:
+            time.sleep(float(delay))
+        self.journal.append(group, GROUP_DONE, crcs, None)
+        for task in tasks:
+            try:
+                os.unlink(staging.stage_name(int(task)), dir_fd=self.staging_fd)
+            except FileNotFoundError:
+                pass
+        return crcs
+
     def close(self) -> None:
         """Record what :meth:`write_behind` was given (errors are dropped here: those tasks
         stay unrecorded), then close every file."""
@@ -169,6 +230,10 @@ class StoreWriter:
                 self._cond.notify_all()
             self._flusher.join()
             self._flusher = None
+        staging_fd = getattr(self, "staging_fd", None)
+        if staging_fd is not None:
+            os.close(staging_fd)
+            self.staging_fd = None
         for f in self.files:
             f.close()
         if getattr(self, "journal", None) is not None:

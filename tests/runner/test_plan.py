@@ -413,3 +413,29 @@ def test_spec_chunks_are_the_plan_of_its_work():
     assert w.itemsize == 8  # the time of the minimum is float64
     assert w.keep_series and w.whole_t
     assert spec.chunks == plan(w, threads=P.DEFAULT_THREADS).chunks == spec.plan().chunks
+
+
+# ---- task groups ([reduce]-only storage chunks spanning tasks) --------------------------------
+
+@pytest.mark.parametrize("keep_series", [True, False])
+@pytest.mark.parametrize("threads", [2, 1000])
+def test_groups_from_1_to_1e13_points(monkeypatch, keep_series, threads):
+    """Groups only for [reduce]-only grids past rule 1; a group never exceeds the task grid,
+    GROUP_MAX_TASKS tasks or GROUP_BYTES of the widest reduced variable; tasks unchanged."""
+    monkeypatch.setattr(P, "AUTO_GROUP", True)
+    for shape in GRIDS:
+        w = work(shape, keep_series=keep_series, itemsize=8)
+        p = plan(w, threads=threads)
+        assert len(p.group) == len(shape) and p.group[-1] == 1
+        assert all(1 <= f <= n for f, n in zip(p.group, p.chunk_grid))
+        tasks = math.prod(p.group)
+        if keep_series or p.reason.startswith("today"):  # ([chunks]: tested in tests/store)
+            assert p.group == (1,) * len(shape), (shape, p)
+            assert p.storage_chunks == p.chunks
+            continue
+        assert tasks <= P.GROUP_MAX_TASKS
+        if tasks > 1:  # (a task larger than GROUP_BYTES alone stays ungrouped)
+            assert tasks * math.prod(p.chunks[:-1]) * 8 <= P.GROUP_BYTES
+        monkeypatch.setattr(P, "AUTO_GROUP", False)
+        assert plan(w, threads=threads).chunks == p.chunks  # grouping leaves tasks alone
+        monkeypatch.setattr(P, "AUTO_GROUP", True)

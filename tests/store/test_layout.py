@@ -200,7 +200,7 @@ def test_open_info_refusals_are_one_line(tmp_path, spec):
         store.open_info(foreign)
     old = tmp_path / "old.zarr"
     _format1_store(old)
-    with pytest.raises(store.StoreError, match="store format 1.*format 2 only"):
+    with pytest.raises(store.StoreError, match="store format 1.*formats 2, 3 only"):
         store.open_info(old)
     broken = tmp_path / "broken.zarr"
     broken.mkdir()
