@@ -38,7 +38,7 @@ def write_tasks(spec: Spec, path: Path, tasks: Iterable[int] | None = None,
     ctx = context(spec, path, **kw)  # type: ignore[arg-type]
     for t in (range(spec.n_chunks) if tasks is None else tasks):
         run_task(int(t), ctx)
-    flush()
+    flush(ctx.run_id)
     return ctx
 
 

@@ -410,7 +410,7 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             bar.update(1, evaluations)
             submit()
         try:  # the last tasks' chunk files are flushed and recorded by the workers
-            client.run(flush)
+            client.run(flush, ctx.run_id)
         except Exception as exc:
             what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             raise RunError(f"{ctx.path}: a task failed ({what}); the store is resumable: "

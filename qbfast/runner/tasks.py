@@ -259,12 +259,12 @@ def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
     return task, math.prod(s.stop - s.start for s in slices), time.perf_counter() - start
 
 
-def flush() -> int:
-    """On a worker, at the end of a run: wait until every task it wrote is recorded (the
-    writers' flusher threads, :meth:`qbfast.store.StoreWriter.write_behind`)."""
+def flush(run_id: str) -> int:
+    """On a worker, at the end of run ``run_id``: wait until every task it wrote is recorded
+    (the writers' flusher threads, :meth:`qbfast.store.StoreWriter.write_behind`)."""
     from ..store.writer import flush_writers
 
-    return flush_writers()
+    return flush_writers(run_id)
 
 
 def merge_task(group: int, ctx: TaskContext) -> tuple[int, float]:

@@ -268,12 +268,13 @@ def task_writer(path: str | Path, store_id: str, generation: int, run_id: str,
     return writer
 
 
-def flush_writers() -> int:
-    """Wait until every task this process gave to a writer's :meth:`~StoreWriter.write_behind`
-    is recorded (run on every worker at the end of a run); return the number of writers.
-    Raises the first flusher error."""
+def flush_writers(run_id: str) -> int:
+    """Wait until every task this process gave to a writer of run ``run_id``
+    (:meth:`~StoreWriter.write_behind`) is recorded (on every worker at the end of a run);
+    return the number of those writers. Raises the first flusher error of that run (another
+    run's writers, e.g. of an earlier failed run on a long-lived worker, are not looked at)."""
     with _WRITERS_LOCK:
-        writers = list(_WRITERS.values())
+        writers = [w for key, w in _WRITERS.items() if key[2] == run_id]
     for w in writers:
         w.flush()
     return len(writers)

@@ -116,13 +116,13 @@ def test_writer_opened_before_a_recreation_follows_the_old_directory(tmp_path, s
     qbstore.create(spec, path)
     ctx = qbstore.context(spec, path, run_id="cccccccccccc")
     run_task(0, ctx)  # opens and keeps the writer
-    flush()  # task 0 recorded (its run ended)
+    flush(ctx.run_id)  # task 0 recorded (its run ended)
     store.remove(path)
     qbstore.create(spec, path)
     before = qbstore.tree_state(path)
     try:
         run_task(1, ctx)  # the old directory is gone: fails, or writes into the unlinked one
-        flush()
+        flush(ctx.run_id)
     except (OSError, store.StoreError):
         pass
     assert qbstore.tree_state(path) == before

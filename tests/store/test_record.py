@@ -244,6 +244,14 @@ def test_write_behind_records_after_the_flush_and_reports_its_error(tmp_path, sp
     writer.write_behind(1, *blocks[1])
     with pytest.raises(store.StoreError, match="No space left on device"):
         writer.flush()
+    from qbfast.store import writer as writers
+
+    with pytest.raises(store.StoreError, match="No space left on device"):
+        writers.flush_writers(ctx.run_id)  # the end of this run sees it
+    assert writers.flush_writers("another-run") == 0  # another run's does not
+    with writers._WRITERS_LOCK:  # this process's writers outlive the test: drop this one
+        key = next(k for k, w in writers._WRITERS.items() if w is writer)
+        writers._WRITERS.pop(key).close()
     assert store.read_record(info).done.nonzero()[0].tolist() == [0]
     for var in info.variables:
         assert not list((path / var.name).glob("*.partial")), var.name
