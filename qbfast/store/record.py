@@ -321,15 +321,7 @@ def missing_files(info: StoreInfo, record: Record) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     grid = info.chunk_grid
     coords = np.stack(np.unravel_index(done, grid), axis=1) if len(grid) else np.zeros((0, 0))
-    for var in info.variables:
-        try:
-            names = {e.name for e in os.scandir(info.path / var.name)}
-        except FileNotFoundError:
-            names = set()
-        ndim = len(var.dims)
-        keys = ["c" + "".join(f".{i}" for i in row[:ndim]) for row in coords]
-        present = np.fromiter((k in names for k in keys), dtype=bool, count=len(keys))
-        bad[done[~present]] = True
+    bad[done[_absent(info, coords)]] = True
     return np.flatnonzero(bad)
 
 
@@ -366,15 +358,7 @@ def _missing_group_files(info: StoreInfo, record: Record) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     coords = np.stack(np.unravel_index(done, info.group_grid), axis=1)
     bad = np.zeros(info.n_groups, dtype=bool)
-    for var in info.variables:
-        try:
-            names = {e.name for e in os.scandir(info.path / var.name)}
-        except FileNotFoundError:
-            names = set()
-        ndim = len(var.dims)
-        keys = ["c" + "".join(f".{i}" for i in row[:ndim]) for row in coords]
-        present = np.fromiter((k in names for k in keys), dtype=bool, count=len(keys))
-        bad[done[~present]] = True
+    bad[done[_absent(info, coords)]] = True
     return info.tasks_of_groups(np.flatnonzero(bad))
 
 
@@ -430,3 +414,18 @@ def completeness(path: str | Path) -> tuple[int, int] | None:
     record = read_record(info)
     lost = missing_files(info, record)
     return int(info.n_tasks - record.n_done + len(lost)), info.n_tasks
+
+
+def _absent(info: StoreInfo, coords: np.ndarray) -> np.ndarray:
+    """For each row of storage-chunk coordinates: whether some variable's chunk file there is
+    missing (one directory listing per variable)."""
+    absent = np.zeros(len(coords), dtype=bool)
+    for var in info.variables:
+        try:
+            names = {e.name for e in os.scandir(info.path / var.name)}
+        except FileNotFoundError:
+            names = set()
+        ndim = len(var.dims)
+        keys = ["c" + "".join(f".{i}" for i in row[:ndim]) for row in coords]
+        absent |= ~np.fromiter((k in names for k in keys), dtype=bool, count=len(keys))
+    return absent

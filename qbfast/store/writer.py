@@ -149,7 +149,12 @@ class StoreWriter:
                     self._cond.notify_all()
 
     def _stage(self, task: int, data: Mapping[str, np.ndarray]) -> list[StagedChunk]:
-        coords = self.info.task_coords(task)
+        return self._stage_chunks(self.info.task_coords(task), data)
+
+    def _stage_chunks(self, coords: tuple[int, ...], data: Mapping[str, np.ndarray]
+                      ) -> list[StagedChunk]:
+        """Every variable's chunk at ``coords`` (``data[name]``), staged (see
+        :meth:`.ChunkFiles.stage`); none left behind on an error."""
         staged: list[StagedChunk] = []
         try:
             for files, ndim, name in zip(self.files, self.ndims, self.names):
@@ -201,13 +206,7 @@ class StoreWriter:
                 region = tuple(slice(i * c - lo_, min((i + 1) * c, s) - lo_) for i, c, s, lo_
                                in zip(coords, info.chunks, info.shape, lo))[:len(var.dims)]
                 blocks[var.name][region] = part[var.name]
-        staged: list[StagedChunk] = []
-        try:
-            for files, ndim, name in zip(self.files, self.ndims, self.names):
-                staged.append(files.stage(gcoords[:ndim], blocks[name]))
-        except BaseException:
-            discard(staged)
-            raise
+        staged = self._stage_chunks(gcoords, blocks)
         commit(staged)  # flushed together, then renamed
         crcs = [c.crc for c in staged]
         delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)
