@@ -74,7 +74,8 @@ class TaskContext:
         return math.prod(s.stop - s.start for s in self.slices(task))
 
 
-def compute_block(spec: Spec, slices: tuple[slice, ...], block_bytes: int | None = None
+def compute_block(spec: Spec, slices: tuple[slice, ...], block_bytes: int | None = None,
+                  scratch: Scratch | None = None
                   ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Compute the block ``slices`` of the spec's grid in float64.
 
@@ -82,12 +83,13 @@ def compute_block(spec: Spec, slices: tuple[slice, ...], block_bytes: int | None
     ``peaks`` is (n_peak_metrics, 2): value and flat index (in the full grid) of the block's
     maximum of each of :data:`PEAK_METRICS` present (NaN where all values are NaN). Without
     stored series ([reduce] alone) the block is computed and reduced in one Numba call, in
-    blocks of at most ``block_bytes``; the results do not depend on it.
+    blocks of at most ``block_bytes``; the results do not depend on it. With ``scratch``, a
+    stored series is computed into its buffer, and ``data`` is valid until its next use.
     """
     grid = spec.grid.subgrid(slices)
     names = peak_metrics(spec)
     if spec.keep_series:
-        series = _compute_series(grid)
+        series = _compute_series(grid, scratch)
         data = _block_data(spec, grid, series, _reduced(spec, grid, series))
         return data, _peaks(spec, grid, series, slices, names)
     assert spec.reduce is not None
@@ -106,9 +108,37 @@ def compute_block(spec: Spec, slices: tuple[slice, ...], block_bytes: int | None
     return data, peaks
 
 
-def _compute_series(grid: Grid) -> np.ndarray:
+class Scratch:
+    """A float64 buffer reused by the series of one thread's tasks: a fresh array per task
+    pays a page fault per 4 KiB page (Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_``, which makes
+    every allocation above 128 KiB a new mapping)."""
+
+    def __init__(self) -> None:
+        self.buffer = np.empty(0)
+
+    def take(self, shape: tuple[int, ...]) -> np.ndarray:
+        """An uninitialized float64 array of ``shape`` in the buffer (grown if needed)."""
+        size = math.prod(shape)
+        if self.buffer.size < size:
+            self.buffer = np.empty(size)
+        return self.buffer[:size].reshape(shape)
+
+
+_thread_scratch = threading.local()
+
+
+def thread_scratch() -> Scratch:
+    """This thread's :class:`Scratch` (one per worker thread, kept between tasks)."""
+    scratch = getattr(_thread_scratch, "scratch", None)
+    if scratch is None:
+        scratch = _thread_scratch.scratch = Scratch()
+    return scratch
+
+
+def _compute_series(grid: Grid, scratch: Scratch | None = None) -> np.ndarray:
     """All metrics of ``grid``, float64, shape (n_metrics, *grid.shape)."""
-    out = np.empty((len(grid.metrics), grid.n_points, grid.t.size))
+    shape = (len(grid.metrics), grid.n_points, grid.t.size)
+    out = np.empty(shape) if scratch is None else scratch.take(shape)
     with _kernel_lock():
         grid.compute(out)
     return out.reshape(len(grid.metrics), *grid.shape)
@@ -246,7 +276,9 @@ def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
     set_numba_threads(task_numba_threads(ctx.numba_threads))
     writer = task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable)
     slices = ctx.slices(task)
-    data, peaks = compute_block(ctx.spec, slices)
+    # the series in this thread's buffer: written (copied into the chunk files' buffers) by
+    # write_behind/stage below, before this thread's next task
+    data, peaks = compute_block(ctx.spec, slices, scratch=thread_scratch())
     delay = os.environ.get(DEBUG_DELAY_ENV)
     if delay:
         time.sleep(float(delay))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -216,3 +217,17 @@ def test_chunk_zarr_json_names_crc32c_last(written):
     for name in ("energy", "ergotropy", "power", "n", "J2", "t"):
         codecs = json.loads((path / name / "zarr.json").read_text())["codecs"]
         assert codecs[0]["name"] == "bytes" and codecs[-1]["name"] == "crc32c"
+
+
+def test_write_all_writes_every_part_in_order(tmp_path):
+    """The parts of a chunk file (payload, checksum) are written in order with no copy
+    joining them; empty parts are skipped."""
+    rng = np.random.default_rng(5)
+    parts = [b"", rng.bytes(3), b"", rng.bytes(300_001), rng.bytes(4)]
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        store.chunk_files.write_all(fd, [memoryview(p) for p in parts])
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b"".join(parts)
