@@ -12,8 +12,10 @@ values = 1.07e13), a real ``qbfast run`` process on a local cluster (one worker 
 - the number of tasks, the points per task, and the files and bytes per file the finished store
   will have (from the plan and the chunk files written so far);
 - the steady throughput (the least-squares slope of finished tasks against time, x points
-  per task) against the in-memory ``[reduce]`` kernel on one task's grid with as many
-  threads (same run);
+  per task; finished tasks are DONE entries, or STAGED ones in a grouped store) against the
+  in-memory ``[reduce]`` kernel on the grids of the same finished tasks (the work per point
+  varies between tasks), run by as many single-threaded processes as workers at the same
+  time (same run; beside it, task 0 timed alone on one thread x workers, the older figure);
 - after a SIGKILL of the whole process group at ``--seconds``: the time of ``qbfast info``,
   and the time from a resumed run's start until it finishes a new task.
 
@@ -43,6 +45,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,8 +77,12 @@ def _vmhwm_mib(pid: int) -> float:
     return float("nan")
 
 
-def _entries(store: Path, entry_size: int, generation: int | None = None) -> int:
-    """Journal entries written so far (of one generation if given)."""
+def _entries(store: Path, entry: np.dtype, generation: int | None = None) -> int:
+    """Tasks finished so far (of one generation if given): their journal entries, DONE
+    (ungrouped stores) or STAGED (grouped: the task's staging file is written; its group's
+    merge writes a GROUP_DONE entry, not counted)."""
+    from qbfast.store.record import DONE, STAGED
+
     jdir = store / "_qbfast" / "journal"
     total = 0
     try:
@@ -86,9 +93,12 @@ def _entries(store: Path, entry_size: int, generation: int | None = None) -> int
         if generation is not None and not name.startswith(f"g{generation:06d}-"):
             continue
         try:
-            total += os.stat(jdir / name).st_size // entry_size
+            with open(jdir / name, "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
-            pass
+            continue
+        kinds = np.frombuffer(raw, dtype=entry, count=len(raw) // entry.itemsize)["kind"]
+        total += int(np.count_nonzero((kinds == DONE) | (kinds == STAGED)))
     return total
 
 
@@ -122,6 +132,64 @@ def in_memory_rate(spec, chunks: tuple[int, ...], threads: int) -> float:
     return threads * grid.n_points * grid.t.size / (time.perf_counter() - start)
 
 
+def _tasks_in_memory(text: str, chunks: tuple[int, ...], tasks: list[int], barrier: Any
+                     ) -> float:
+    """In a fresh process: the [reduce] kernel on the grids of ``tasks``, one thread, started
+    with the other processes (``barrier``); returns its seconds."""
+    import numba
+
+    from qbfast.reduce import reduce_grid
+    from qbfast.runner.spec import parse_spec
+
+    numba.set_num_threads(1)
+    spec = parse_spec(text)
+    assert spec.reduce is not None
+    stats = spec.reduce.stats
+    tiny = spec.grid.subgrid(tuple(slice(0, 1) for _ in chunks[:-1]) + (slice(0, 4),))
+    reduce_grid(tiny, stats, ("energy", "ergotropy"))  # load the kernel
+    grid_shape = tuple(-(-n // c) for n, c in zip(spec.shape, chunks))
+    barrier.wait()
+    start = time.perf_counter()
+    for task in tasks:
+        coords = np.unravel_index(task, grid_shape)
+        grid = spec.grid.subgrid(tuple(slice(int(i) * c, min((int(i) + 1) * c, n))
+                                       for i, c, n in zip(coords, chunks, spec.shape)))
+        reduce_grid(grid, stats, ("energy", "ergotropy"))
+    return time.perf_counter() - start
+
+
+def in_memory_concurrent_rate(text: str, chunks: tuple[int, ...], tasks: list[int],
+                              processes: int) -> float:
+    """Points/s of ``processes`` single-threaded processes running the [reduce] kernel on the
+    grids of ``tasks`` (dealt round-robin) at the same time (no Dask, no store): the same work
+    as the run's, on all cores at once as in a run (shared caches, memory bandwidth, clock).
+    The work per point differs between tasks (here 263-365 M points/s on one thread between
+    tasks 0-16 of the 1.07e13 spec), so the reference must be the run's own tasks."""
+    import multiprocessing as mp
+
+    parts = [tasks[i::processes] for i in range(processes)]
+    parts = [p for p in parts if p]
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(len(parts))
+        with ctx.Pool(len(parts)) as pool:
+            seconds = pool.starmap(_tasks_in_memory,
+                                   [(text, tuple(chunks), part, barrier) for part in parts])
+    return len(tasks) * int(np.prod(chunks)) / max(seconds)
+
+
+def _finished_tasks(store: Path, entry: np.dtype) -> list[int]:
+    """The tasks with a DONE or STAGED journal entry."""
+    from qbfast.store.record import DONE, STAGED
+
+    done: set[int] = set()
+    for f in (store / "_qbfast" / "journal").iterdir():
+        raw = f.read_bytes()
+        e = np.frombuffer(raw, dtype=entry, count=len(raw) // entry.itemsize)
+        done.update(int(t) for t in e["task"][(e["kind"] == DONE) | (e["kind"] == STAGED)])
+    return sorted(done)
+
+
 def scheduler_tasks_per_s(n_tasks: int = 4000) -> float:
     """No-op tasks per second through a LocalCluster's scheduler (2 workers)."""
     from distributed import Client, LocalCluster
@@ -150,7 +218,7 @@ def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> 
     store = workdir / f"scale{label}.zarr"
     spec = parse_spec(text, name=spec_path.stem)
     layout = store_layout(spec)
-    entry = entry_dtype(len(layout.variables), len(layout.peak_metrics)).itemsize
+    entry = entry_dtype(len(layout.variables), len(layout.peak_metrics))
     per_task = int(np.prod(spec.chunks))
     out: dict = {"spec": label, "points": spec.n_evaluations, "tasks": spec.n_chunks,
                  "points_per_task": per_task, "chunks": list(spec.chunks)}
@@ -199,6 +267,7 @@ def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> 
     out["files_when_complete"] = files
     out["files_per_1e9_points"] = files / spec.n_evaluations * 1e9
     out["mean_chunk_file_bytes"] = mean_file
+    finished = _finished_tasks(store, entry)  # the work of the run before the kill
     # info on the partial store
     t0 = time.perf_counter()
     r = subprocess.run(_cmd("info", str(store)), capture_output=True, text=True)
@@ -223,10 +292,16 @@ def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> 
     finally:
         _kill(p)
         log.close()
-    out["in_memory_reduce_points_per_s"] = in_memory_rate(spec, spec.chunks, workers)
+    out["in_memory_one_thread_x_workers_points_per_s"] = in_memory_rate(spec, spec.chunks,
+                                                                        workers)
+    out["in_memory_reduce_points_per_s"] = in_memory_concurrent_rate(
+        text, spec.chunks, finished or [0], workers)
+    out["in_memory_tasks"] = len(finished or [0])
     if "steady_points_per_s" in out:
         out["steady_vs_in_memory"] = (out["steady_points_per_s"]
                                       / out["in_memory_reduce_points_per_s"])
+        out["steady_vs_one_thread_x_workers"] = (
+            out["steady_points_per_s"] / out["in_memory_one_thread_x_workers_points_per_s"])
     return out
 
 
@@ -329,9 +404,13 @@ def main(argv: list[str] | None = None) -> int:
             if "steady_points_per_s" in r:
                 print(f"  steady throughput        {r['steady_points_per_s'] / 1e6:.1f} M "
                       f"points/s = x{r['steady_vs_in_memory']:.2f} the in-memory [reduce] "
-                      f"kernel on one task's grid "
-                      f"({r['in_memory_reduce_points_per_s'] / 1e6:.1f} M points/s, "
-                      f"1 thread x {args.workers})")
+                      f"kernel on the same tasks "
+                      f"({r['in_memory_reduce_points_per_s'] / 1e6:.1f} M points/s: the "
+                      f"run's {r['in_memory_tasks']} finished tasks, {args.workers} "
+                      f"single-threaded processes at once); "
+                      f"x{r['steady_vs_one_thread_x_workers']:.2f} one thread timed alone "
+                      f"x {args.workers} "
+                      f"({r['in_memory_one_thread_x_workers_points_per_s'] / 1e6:.1f} M)")
             mean = r["mean_chunk_file_bytes"]
             print(f"  files                    {r['files_when_complete']:,} when complete "
                   f"({r['files_per_1e9_points']:.1f} per 1e9 points); chunk files so far "

@@ -169,7 +169,9 @@ def _info(args: argparse.Namespace) -> int:
         status = f"incomplete: {len(state.lost)} recorded tasks have missing chunk files"
     else:
         status = "incomplete"
-    print(f"tasks       {record.n_done:,}/{info.n_tasks:,} done ({status}); "
+    staged = (f", {record.n_staged:,} more staged (their groups not merged yet)"
+              if info.grouped and record.n_staged else "")
+    print(f"tasks       {record.n_done:,}/{info.n_tasks:,} done{staged} ({status}); "
           f"{record.journals} journal files, {record.entries:,} entries"
           + (f", {record.torn} torn entries ignored" if record.torn else ""))
     size, files = bytes_on_disk(info.path)
@@ -194,9 +196,11 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"damaged  {d.problem}")
     if len(damage) > 20:
         print(f"damaged  ... and {len(damage) - 20} more")
+    staged = state.record.n_staged  # grouped stores: computed, their groups not merged yet
     print(f"qbfast: {path}: {state.record.n_done - len(bad):,} of {state.info.n_tasks:,} tasks "
-          f"verified, {len(bad):,} damaged, {missing:,} not computed")
-    if not bad and not missing:
+          f"verified, {len(bad):,} damaged, {missing:,} not computed"
+          + (f", {staged:,} staged (their groups not merged yet)" if staged else ""))
+    if not bad and not missing and not staged:
         return 0
     if not args.repair:
         print(f"qbfast: run `qbfast verify {path} --repair` to recompute them", file=sys.stderr)

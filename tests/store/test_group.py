@@ -341,9 +341,11 @@ def test_info_and_verify_on_a_partial_grouped_store(grouped_store, capsys):
     assert main(["info", str(info.path)]) == 0
     out = capsys.readouterr().out
     assert "qbfast store format 3" in out
-    assert "tasks       6/36 done (incomplete)" in out
+    assert ("tasks       6/36 done, 1 more staged (their groups not merged yet) (incomplete)"
+            in out)
     assert "groups      (1, 2, 2, 1) tasks per storage chunk (1, 4, 4, 41) (12 groups, 2 " \
            "merged; 1 tasks staged)" in out
     assert main(["verify", str(info.path)]) == 1
     out = capsys.readouterr().out
-    assert "6 of 36 tasks verified, 0 damaged, 29 not computed" in out
+    assert ("6 of 36 tasks verified, 0 damaged, 29 not computed, 1 staged (their groups not "
+            "merged yet)") in out
