@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from . import staging
-from .chunk_files import ChunkFiles, StagedChunk, commit, discard
+from .chunk_files import ChunkError, ChunkFiles, StagedChunk, commit, discard
 from .layout import META, STAGING, StoreError, StoreInfo
-from .record import DONE, GROUP_DONE, STAGED, Journal
+from .record import DONE, GROUP_DONE, STAGED, Journal, read_record
 
 #: Environment variable read by the writers (fault-injection tests only): seconds to sleep
 #: between a task's chunk files and its journal entry.
@@ -199,8 +199,14 @@ class StoreWriter:
                                   np.nan, dtype=np.dtype(v.dtype))
                   for v in info.variables}
         for task in tasks:
-            part = staging.read(info, self.staging_dir, int(task), self.staging_fd,
-                                None if expected is None else expected.get(int(task)))
+            try:
+                part = staging.read(info, self.staging_dir, int(task), self.staging_fd,
+                                    None if expected is None else expected.get(int(task)))
+            except ChunkError:
+                done = self._merged_crcs(group)
+                if done is not None:  # merged before: a retry after the result was lost
+                    return done
+                raise
             coords = info.task_coords(int(task))
             for var in info.variables:
                 region = tuple(slice(i * c - lo_, min((i + 1) * c, s) - lo_) for i, c, s, lo_
@@ -219,6 +225,16 @@ class StoreWriter:
             except FileNotFoundError:
                 pass
         return crcs
+
+    def _merged_crcs(self, group: int) -> list[int] | None:
+        """The chunk CRCs of ``group``'s GROUP_DONE entry if the record holds one (a merge
+        whose worker was lost after it removed the staging files, retried by Dask), else
+        None."""
+        record = read_record(self.info)
+        assert record.group_done is not None and record.group_crc is not None
+        if not record.group_done[group]:
+            return None
+        return [int(c) for c in record.group_crc[group]]
 
     def close(self) -> None:
         """Record what :meth:`write_behind` was given (errors are dropped here: those tasks

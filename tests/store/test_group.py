@@ -224,6 +224,29 @@ def test_kill_mid_merge_then_remerge_is_bit_for_bit(grouped_store, monkeypatch):
     assert qbstore.data_files(info.path) == qbstore.data_files(ref)
 
 
+def test_a_merge_retried_after_its_staging_files_are_gone(grouped_store):
+    """A merge whose worker is lost after it recorded the group and removed the staging
+    files is retried by Dask: the retry finds the group recorded and does nothing. A group
+    never recorded whose staging file is gone is refused, naming the file."""
+    spec, info, ref = grouped_store
+    ctx = qbstore.context(spec, info.path)
+    for t in info.group_tasks(0):
+        run_task(int(t), ctx)
+    merge_task(0, ctx)
+    before = qbstore.tree_state(info.path)
+    assert not len(record_mod.staged_files(info))
+    merge_task(0, qbstore.context(spec, info.path))  # the retry, on another worker
+    assert qbstore.tree_state(info.path) == before
+    for t in info.group_tasks(1):
+        run_task(int(t), ctx)
+    first = int(info.group_tasks(1)[0])
+    (record_mod.staging_dir(info.path) / f"{first}.stage").unlink()
+    with pytest.raises(store.ChunkError, match="missing staging file"):
+        merge_task(1, ctx)
+    r = store.read_record(info)
+    assert r.group_done[0] and not r.group_done[1]
+
+
 def test_no_complete_while_a_group_is_unmerged_or_its_chunk_lost(grouped_store):
     spec, info, _ = grouped_store
     ctx = qbstore.context(spec, info.path)
