@@ -50,6 +50,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..params import TIME
+from ..store.layout import is_grouped, storage_chunks
 
 if TYPE_CHECKING:
     from .spec import Spec
@@ -291,13 +292,12 @@ class Plan:
 
     @property
     def grouped(self) -> bool:
-        return any(f > 1 for f in self.group)
+        return is_grouped(self.group)
 
     @property
     def storage_chunks(self) -> tuple[int, ...]:
         """Chunk lengths of the stored arrays: ``group[i] x chunks[i]``, clipped to the dim."""
-        group = self.group or (1,) * len(self.chunks)
-        return tuple(min(s, f * c) for s, f, c in zip(self.shape, group, self.chunks))
+        return storage_chunks(self.shape, self.chunks, self.group)
 
     def task_coords(self, k: int) -> tuple[int, ...]:
         """The ``k``-th task's coordinates in ``chunk_grid``, C order (last dim fastest)."""

@@ -80,6 +80,20 @@ class StoreError(ValueError):
     """A store that cannot be used for this request (one-line message)."""
 
 
+def is_grouped(group: tuple[int, ...]) -> bool:
+    """Whether tasks per storage chunk ``group`` (one per dim) make storage chunks span more
+    than one task."""
+    return any(f > 1 for f in group)
+
+
+def storage_chunks(shape: tuple[int, ...], chunks: tuple[int, ...], group: tuple[int, ...]
+                   ) -> tuple[int, ...]:
+    """Chunk lengths of the stored arrays: ``group[i] x chunks[i]`` (task length) clipped to
+    ``shape[i]``; an empty ``group`` is all 1 (one task, one chunk)."""
+    group = group or (1,) * len(chunks)
+    return tuple(min(s, f * c) for s, f, c in zip(shape, group, chunks))
+
+
 def auto_codec(n_series: int) -> str:
     """The codec "auto" stands for, given the number of stored series variables."""
     return "blosc-lz4" if n_series > AUTO_ZSTD_MAX_SERIES else "zstd"
@@ -119,12 +133,11 @@ class StoreLayout:
 
     @property
     def grouped(self) -> bool:
-        return any(f > 1 for f in self.group)
+        return is_grouped(self.group)
 
     @property
     def storage_chunks(self) -> tuple[int, ...]:
-        group = self.group or (1,) * len(self.chunks)
-        return tuple(min(s, f * c) for s, f, c in zip(self.shape, group, self.chunks))
+        return storage_chunks(self.shape, self.chunks, self.group)
 
     @property
     def n_tasks(self) -> int:
@@ -203,11 +216,11 @@ class StoreInfo:
 
     @property
     def grouped(self) -> bool:
-        return any(f > 1 for f in self.group)
+        return is_grouped(self.group)
 
     @property
     def storage_chunks(self) -> tuple[int, ...]:
-        return tuple(min(s, f * c) for s, f, c in zip(self.shape, self.group, self.chunks))
+        return storage_chunks(self.shape, self.chunks, self.group)
 
     @property
     def group_grid(self) -> tuple[int, ...]:
