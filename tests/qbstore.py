@@ -31,6 +31,28 @@ def context(spec: Spec, path: Path, generation: int | None = None,
                        kernels=kernels or kernels_digest(), numba_threads={})
 
 
+def spec_file(directory: Path, text: str, name: str) -> Path:
+    """The spec ``text`` written to ``directory / name.toml``."""
+    p = Path(directory) / f"{name}.toml"
+    p.write_text(text)
+    return p
+
+
+def reference_store(spec_path: Path, directory: Path) -> Path:
+    """The spec written in this process, no cluster (the uninterrupted run): task by task, or
+    group by group for a grouped store."""
+    from qbfast.runner.spec import load_spec
+
+    spec = load_spec(spec_path)
+    path = Path(directory) / f"{spec_path.stem}.zarr"
+    info = create(spec, path)
+    if info.grouped:
+        write_groups(spec, path)
+    else:
+        write_tasks(spec, path)
+    return path
+
+
 def write_tasks(spec: Spec, path: Path, tasks: Iterable[int] | None = None,
                 **kw: object) -> TaskContext:
     """Compute and write ``tasks`` (default: all) in this process, as workers do, then wait

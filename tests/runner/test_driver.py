@@ -60,30 +60,14 @@ keep_series = true
 
 
 @pytest.fixture(scope="module")
-def client():
-    # ":0": dashboard_address=None still binds port 8787, and warns when it is taken
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster, \
-            distributed.Client(cluster) as c:
-        c.wait_for_workers(2, timeout=60)
-        yield c
-
-
-@pytest.fixture(scope="module")
 def spec_file(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("specs") / "kill.toml"
-    p.write_text(SPEC)
-    return p
+    return qbstore.spec_file(tmp_path_factory.mktemp("specs"), SPEC, "kill")
 
 
 @pytest.fixture(scope="module")
 def reference(spec_file, tmp_path_factory) -> Path:
-    """The spec written task by task in this process, no cluster: the uninterrupted run."""
-    path = tmp_path_factory.mktemp("ref") / "kill.zarr"
-    spec = load_spec(spec_file)
-    qbstore.create(spec, path)
-    qbstore.write_tasks(spec, path)
-    return path
+    """The spec written in this process, no cluster: the uninterrupted run."""
+    return qbstore.reference_store(spec_file, tmp_path_factory.mktemp("ref"))
 
 
 def test_local_cluster_run_equals_sweep_and_uses_both_workers(client, spec_file, reference,

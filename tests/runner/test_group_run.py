@@ -48,28 +48,14 @@ J1 = 2
 
 
 @pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as cluster, \
-            distributed.Client(cluster) as c:
-        c.wait_for_workers(2, timeout=60)
-        yield c
-
-
-@pytest.fixture(scope="module")
 def spec_file(tmp_path_factory) -> Path:
-    p = tmp_path_factory.mktemp("specs") / "grouped.toml"
-    p.write_text(SPEC)
-    return p
+    return qbstore.spec_file(tmp_path_factory.mktemp("specs"), SPEC, "grouped")
 
 
 @pytest.fixture(scope="module")
 def reference(spec_file, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ref") / "grouped.zarr"
-    spec = load_spec(spec_file)
-    qbstore.create(spec, path)
-    qbstore.write_groups(spec, path)
-    return path
+    """The spec written in this process, no cluster: the uninterrupted run."""
+    return qbstore.reference_store(spec_file, tmp_path_factory.mktemp("ref"))
 
 
 def test_grouped_run_equals_the_store_written_in_process(client, spec_file, reference,
