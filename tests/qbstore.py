@@ -17,6 +17,27 @@ from qbfast.runner.driver import store_layout
 from qbfast.runner.spec import Spec
 from qbfast.runner.tasks import TaskContext, flush, kernels_digest, merge_task, run_task
 
+#: A small cavity spec of 3 tasks (J2 rows 0-2, 3-5, 6), 3 float32 metrics: the store tests'
+#: usual subject.
+SMALL_SPEC = """
+model = "cavity"
+metrics = ["energy", "ergotropy", "power"]
+dtype = "float32"
+[params]
+n = [1, 3]
+J2 = { start = -1.0, stop = 2.0, num = 7 }
+omega_g = 0.8
+t = { start = 0.0, stop = 5.0, num = 51 }
+[chunks]
+J2 = 3
+"""
+
+
+def small_spec() -> Spec:
+    from qbfast.runner.spec import parse_spec
+
+    return parse_spec(SMALL_SPEC, name="small", source="small.toml")
+
 
 def create(spec: Spec, path: Path) -> store.StoreInfo:
     store.create(store_layout(spec), path)

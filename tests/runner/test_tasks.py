@@ -15,23 +15,12 @@ from qbfast import store
 from qbfast.runner.spec import parse_spec
 from qbfast.runner.tasks import compute_block, flush, run_task
 
-SPEC = """
-model = "cavity"
-metrics = ["energy", "ergotropy", "power"]
-dtype = "float32"
-[params]
-n = [1, 3]
-J2 = { start = -1.0, stop = 2.0, num = 7 }
-omega_g = 0.8
-t = { start = 0.0, stop = 5.0, num = 51 }
-[chunks]
-J2 = 3
-"""  # tasks: J2 rows 0-2, 3-5, 6
+SPEC = qbstore.SMALL_SPEC  # 3 tasks: J2 rows 0-2, 3-5, 6
 
 
 @pytest.fixture
 def spec():
-    return parse_spec(SPEC, name="small")
+    return qbstore.small_spec()
 
 
 def test_task_numbers_slices_and_evaluations(tmp_path, spec):

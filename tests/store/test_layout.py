@@ -17,25 +17,13 @@ import xarray as xr
 
 import qbfast
 from qbfast import store
-from qbfast.runner.spec import parse_spec
 
-SPEC = """
-model = "cavity"
-metrics = ["energy", "ergotropy", "power"]
-dtype = "float32"
-[params]
-n = [1, 3]
-J2 = { start = -1.0, stop = 2.0, num = 7 }
-omega_g = 0.8
-t = { start = 0.0, stop = 5.0, num = 51 }
-[chunks]
-J2 = 3
-"""  # 3 tasks
+SPEC = qbstore.SMALL_SPEC  # 3 tasks: J2 rows 0-2, 3-5, 6
 
 
 @pytest.fixture
 def spec():
-    return parse_spec(SPEC, name="small", source="small.toml")
+    return qbstore.small_spec()
 
 
 def test_created_store_labels_attrs_and_empty_state(tmp_path, spec):

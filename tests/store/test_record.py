@@ -14,27 +14,15 @@ import pytest
 import qbstore
 
 from qbfast import store
-from qbfast.runner.spec import parse_spec
 from qbfast.store import StoreLayout, VariableLayout
 from qbfast.store.record import DONE, REVOKED, crc32c_rows, entry_dtype, journal_dir
 
-SPEC = """
-model = "cavity"
-metrics = ["energy", "ergotropy", "power"]
-dtype = "float32"
-[params]
-n = [1, 3]
-J2 = { start = -1.0, stop = 2.0, num = 7 }
-omega_g = 0.8
-t = { start = 0.0, stop = 5.0, num = 51 }
-[chunks]
-J2 = 3
-"""  # 3 tasks
+SPEC = qbstore.SMALL_SPEC  # 3 tasks: J2 rows 0-2, 3-5, 6
 
 
 @pytest.fixture
 def spec():
-    return parse_spec(SPEC, name="small")
+    return qbstore.small_spec()
 
 
 def _bare_store(path: Path, n_tasks: int, peaks: tuple[str, ...] = ("energy",)):
