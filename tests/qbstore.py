@@ -33,6 +33,28 @@ J2 = 3
 """
 
 
+#: A [reduce]-only cavity spec: task grid (3, 4, 3), 36 tasks; with :data:`GROUP` (2 x 2
+#: tasks per storage chunk) its group grid is (3, 2, 2), edge groups smaller.
+GROUPABLE_SPEC = """
+model = "cavity"
+metrics = ["energy", "ergotropy"]
+dtype = "float32"
+[params]
+n = [1, 2, 3]
+J2 = { start = -1.0, stop = 2.0, num = 7 }
+J1 = { start = 0.5, stop = 1.5, num = 5 }
+t = { start = 0.0, stop = 5.0, num = 41 }
+[chunks]
+n = 1
+J2 = 2
+J1 = 2
+[reduce]
+over = "t"
+stats = ["max", "argmax", "first_max"]
+"""
+GROUP = "[group]\nJ2 = 2\nJ1 = 2\n"
+
+
 def small_spec() -> Spec:
     from qbfast.runner.spec import parse_spec
 

@@ -25,26 +25,7 @@ from qbfast.store.writer import DEBUG_JOURNAL_DELAY_ENV
 
 distributed = pytest.importorskip("distributed")
 
-SPEC = """
-model = "cavity"
-metrics = ["energy", "ergotropy"]
-dtype = "float32"
-[params]
-n = [1, 2, 3]
-J2 = { start = -1.0, stop = 2.0, num = 7 }
-J1 = { start = 0.5, stop = 1.5, num = 5 }
-t = { start = 0.0, stop = 5.0, num = 41 }
-[chunks]
-n = 1
-J2 = 2
-J1 = 2
-[reduce]
-over = "t"
-stats = ["max", "argmax", "first_max"]
-[group]
-J2 = 2
-J1 = 2
-"""  # 36 tasks in 12 groups of up to 2 x 2 tasks
+SPEC = qbstore.GROUPABLE_SPEC + qbstore.GROUP  # 36 tasks in 12 groups of up to 2 x 2 tasks
 
 
 @pytest.fixture(scope="module")

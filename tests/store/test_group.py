@@ -20,24 +20,8 @@ from qbfast.runner.spec import SpecError, parse_spec
 from qbfast.runner.tasks import merge_task, run_task
 from qbfast.store import record as record_mod
 
-BASE = """
-model = "cavity"
-metrics = ["energy", "ergotropy"]
-dtype = "float32"
-[params]
-n = [1, 2, 3]
-J2 = { start = -1.0, stop = 2.0, num = 7 }
-J1 = { start = 0.5, stop = 1.5, num = 5 }
-t = { start = 0.0, stop = 5.0, num = 41 }
-[chunks]
-n = 1
-J2 = 2
-J1 = 2
-[reduce]
-over = "t"
-stats = ["max", "argmax", "first_max"]
-"""  # task grid (3, 4, 3): 36 tasks; [group] 2 x 2 -> group grid (3, 2, 2), edge groups smaller
-GROUP = "[group]\nJ2 = 2\nJ1 = 2\n"
+BASE = qbstore.GROUPABLE_SPEC  # 36 tasks; with GROUP, group grid (3, 2, 2)
+GROUP = qbstore.GROUP
 
 BIG = """
 model = "field"
