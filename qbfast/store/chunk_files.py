@@ -115,17 +115,24 @@ class ChunkFiles:
     def path(self, coords: tuple[int, ...]) -> Path:
         return self.directory / self.key(coords)
 
-    def chunk_values(self, values: np.ndarray) -> np.ndarray:
+    def chunk_values(self, values: np.ndarray, reuse: bool = True) -> np.ndarray:
         """``values`` (the chunk's region of the array: the chunk shape, or less at the
         array's edge) cast to the storage dtype (as ``astype`` rounds) and padded with the fill
         value, in this thread's reused chunk buffer, valid until the thread's next call. Reused
         because a fresh array per chunk pays a page fault per 4 KiB page: Dask's nanny sets
         ``MALLOC_TRIM_THRESHOLD_``, which makes every allocation above 128 KiB a new mapping
-        (a 15-metric task spent ~10 of its ~140 ms there)."""
-        buf = getattr(self._scratch, "chunk", None)
-        if buf is None:
-            buf = self._scratch.chunk = np.empty(self.chunk_shape, dtype=self.dtype)
+        (a 15-metric task spent ~10 of its ~140 ms there). ``values`` that already are the
+        whole chunk in the storage dtype are taken as they are; ``reuse=False``: a fresh
+        buffer, not kept (a group's merge: chunks of tens of MiB, once per group)."""
         values = np.asarray(values)
+        if (values.shape == self.chunk_shape and values.dtype == self.dtype
+                and values.flags.c_contiguous):
+            return values
+        buf = getattr(self._scratch, "chunk", None) if reuse else None
+        if buf is None:
+            buf = np.empty(self.chunk_shape, dtype=self.dtype)
+            if reuse:
+                self._scratch.chunk = buf
         if values.shape == self.chunk_shape:
             np.copyto(buf, values, casting="unsafe")
         else:
@@ -133,11 +140,11 @@ class ChunkFiles:
             np.copyto(buf[tuple(slice(0, n) for n in values.shape)], values, casting="unsafe")
         return buf
 
-    def encoded(self, values: np.ndarray) -> tuple[memoryview, int]:
+    def encoded(self, values: np.ndarray, reuse: bool = True) -> tuple[memoryview, int]:
         """The stored bytes of a chunk holding ``values`` (see :meth:`chunk_values`) but its
         last 4, and the checksum those 4 hold: the payload may be this thread's chunk buffer
         (no compressor), valid until its next call."""
-        data: Any = self.chunk_values(values)
+        data: Any = self.chunk_values(values, reuse)
         if self.compressor is not None:
             data = self.compressor.encode(data)
         raw = memoryview(data).cast("B")
@@ -155,12 +162,13 @@ class ChunkFiles:
         commit([staged])
         return staged.crc
 
-    def stage(self, coords: tuple[int, ...], values: np.ndarray) -> StagedChunk:
+    def stage(self, coords: tuple[int, ...], values: np.ndarray, reuse: bool = True
+              ) -> StagedChunk:
         """The first half of :meth:`write`: chunk ``coords`` written to a temporary name (not
         yet flushed); :func:`commit` flushes and renames many of them at once, so that the
         disk writes them together instead of one flush after another (15 chunk files of a
         task: ~4x less time waiting for the disk, ``bench.sweeps --grid many-metrics``)."""
-        raw, crc = self.encoded(values)
+        raw, crc = self.encoded(values, reuse)
         name = self.key(coords)
         tmp = f"{name}.{uuid.uuid4().hex}.partial"
         if self.dir_fd is None:

@@ -151,14 +151,14 @@ class StoreWriter:
     def _stage(self, task: int, data: Mapping[str, np.ndarray]) -> list[StagedChunk]:
         return self._stage_chunks(self.info.task_coords(task), data)
 
-    def _stage_chunks(self, coords: tuple[int, ...], data: Mapping[str, np.ndarray]
-                      ) -> list[StagedChunk]:
+    def _stage_chunks(self, coords: tuple[int, ...], data: Mapping[str, np.ndarray],
+                      reuse: bool = True) -> list[StagedChunk]:
         """Every variable's chunk at ``coords`` (``data[name]``), staged (see
         :meth:`.ChunkFiles.stage`); none left behind on an error."""
         staged: list[StagedChunk] = []
         try:
             for files, ndim, name in zip(self.files, self.ndims, self.names):
-                staged.append(files.stage(coords[:ndim], data[name]))
+                staged.append(files.stage(coords[:ndim], data[name], reuse))
         except BaseException:
             discard(staged)
             raise
@@ -212,7 +212,7 @@ class StoreWriter:
                 region = tuple(slice(i * c - lo_, min((i + 1) * c, s) - lo_) for i, c, s, lo_
                                in zip(coords, info.chunks, info.shape, lo))[:len(var.dims)]
                 blocks[var.name][region] = part[var.name]
-        staged = self._stage_chunks(gcoords, blocks)
+        staged = self._stage_chunks(gcoords, blocks, reuse=False)  # no buffer kept
         commit(staged)  # flushed together, then renamed
         crcs = [c.crc for c in staged]
         delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)

@@ -104,10 +104,10 @@ def test_entry_written_only_after_the_data(tmp_path, spec, monkeypatch):
     qbstore.create(spec, path)
     stage = store.ChunkFiles.stage
 
-    def crash(self, coords, values):
+    def crash(self, coords, values, *args):
         if self.directory.name == "power":  # the last variable fails: disk full
             raise OSError("disk full")
-        return stage(self, coords, values)
+        return stage(self, coords, values, *args)
 
     monkeypatch.setattr(store.ChunkFiles, "stage", crash)
     with pytest.raises(OSError, match="disk full"):
