@@ -77,18 +77,18 @@ def _vmhwm_mib(pid: int) -> float:
     return float("nan")
 
 
-def _entries(store: Path, entry: np.dtype, generation: int | None = None) -> int:
-    """Tasks finished so far (of one generation if given): their journal entries, DONE
-    (ungrouped stores) or STAGED (grouped: the task's staging file is written; its group's
-    merge writes a GROUP_DONE entry, not counted)."""
+def _finished(store: Path, entry: np.dtype, generation: int | None = None) -> np.ndarray:
+    """The task numbers of the DONE entries (ungrouped stores) and STAGED entries (grouped:
+    the task's staging file is written; its group's merge writes a GROUP_DONE entry, not a
+    task) of the store's journals, of one generation if given."""
     from qbfast.store.record import DONE, STAGED
 
     jdir = store / "_qbfast" / "journal"
-    total = 0
     try:
         names = os.listdir(jdir)
     except FileNotFoundError:
-        return 0
+        return np.zeros(0, dtype=np.int64)
+    found = []
     for name in names:
         if generation is not None and not name.startswith(f"g{generation:06d}-"):
             continue
@@ -97,9 +97,14 @@ def _entries(store: Path, entry: np.dtype, generation: int | None = None) -> int
                 raw = f.read()
         except FileNotFoundError:
             continue
-        kinds = np.frombuffer(raw, dtype=entry, count=len(raw) // entry.itemsize)["kind"]
-        total += int(np.count_nonzero((kinds == DONE) | (kinds == STAGED)))
-    return total
+        e = np.frombuffer(raw, dtype=entry, count=len(raw) // entry.itemsize)
+        found.append(e["task"][(e["kind"] == DONE) | (e["kind"] == STAGED)])
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _entries(store: Path, entry: np.dtype, generation: int | None = None) -> int:
+    """Tasks finished so far (of one generation if given): see :func:`_finished`."""
+    return len(_finished(store, entry, generation))
 
 
 def _cmd(*args: str) -> list[str]:
@@ -114,28 +119,18 @@ def _kill(p: subprocess.Popen) -> None:
     p.wait()
 
 
-def in_memory_rate(spec, chunks: tuple[int, ...], threads: int) -> float:
-    """Points/s of the fused [reduce] kernel on one task's grid, in this process, on one
-    thread, times ``threads`` (as the cluster runs it: one single-threaded task per core; the
+def in_memory_rate(text: str, threads: int) -> float:
+    """Points/s of the fused [reduce] kernel on task 0's grid, in this process, on one
+    thread, times ``threads`` (the older reference: one single-threaded task per core; the
     kernel's own threads split blocks of a few points at T = 10,000 and scale poorly)."""
-    import numba
-
-    from qbfast.reduce import reduce_grid
-
-    numba.set_num_threads(1)
-    slices = tuple(slice(0, c) for c in chunks)
-    grid = spec.grid.subgrid(slices)
-    tiny = spec.grid.subgrid(tuple(slice(0, 1) for _ in chunks[:-1]) + (slice(0, 4),))
-    reduce_grid(tiny, spec.reduce.stats, ("energy", "ergotropy"))  # load the kernel
-    start = time.perf_counter()
-    reduce_grid(grid, spec.reduce.stats, ("energy", "ergotropy"))
-    return threads * grid.n_points * grid.t.size / (time.perf_counter() - start)
+    seconds, points = _tasks_in_memory(text, [0])
+    return threads * points / seconds
 
 
-def _tasks_in_memory(text: str, chunks: tuple[int, ...], tasks: list[int], barrier: Any
-                     ) -> float:
-    """In a fresh process: the [reduce] kernel on the grids of ``tasks``, one thread, started
-    with the other processes (``barrier``); returns its seconds."""
+def _tasks_in_memory(text: str, tasks: list[int], barrier: Any = None) -> tuple[float, int]:
+    """The [reduce] kernel on the grids of ``tasks`` (as the spec's plan cuts them), on one
+    thread of this process, started with the other processes (``barrier``, if given);
+    returns its seconds and points."""
     import numba
 
     from qbfast.reduce import reduce_grid
@@ -144,22 +139,20 @@ def _tasks_in_memory(text: str, chunks: tuple[int, ...], tasks: list[int], barri
     numba.set_num_threads(1)
     spec = parse_spec(text)
     assert spec.reduce is not None
-    stats = spec.reduce.stats
-    tiny = spec.grid.subgrid(tuple(slice(0, 1) for _ in chunks[:-1]) + (slice(0, 4),))
-    reduce_grid(tiny, stats, ("energy", "ergotropy"))  # load the kernel
-    grid_shape = tuple(-(-n // c) for n, c in zip(spec.shape, chunks))
-    barrier.wait()
+    stats, plan = spec.reduce.stats, spec.plan()
+    metrics = ("energy", "ergotropy")
+    grids = [spec.grid.subgrid(plan.task_slices(plan.task_coords(t))) for t in tasks]
+    reduce_grid(grids[0].subgrid((slice(0, 1),) * (len(spec.dims) - 1) + (slice(0, 4),)),
+                stats, metrics)  # load the kernel
+    if barrier is not None:
+        barrier.wait()
     start = time.perf_counter()
-    for task in tasks:
-        coords = np.unravel_index(task, grid_shape)
-        grid = spec.grid.subgrid(tuple(slice(int(i) * c, min((int(i) + 1) * c, n))
-                                       for i, c, n in zip(coords, chunks, spec.shape)))
-        reduce_grid(grid, stats, ("energy", "ergotropy"))
-    return time.perf_counter() - start
+    for grid in grids:
+        reduce_grid(grid, stats, metrics)
+    return time.perf_counter() - start, sum(g.n_points * g.t.size for g in grids)
 
 
-def in_memory_concurrent_rate(text: str, chunks: tuple[int, ...], tasks: list[int],
-                              processes: int) -> float:
+def in_memory_concurrent_rate(text: str, tasks: list[int], processes: int) -> float:
     """Points/s of ``processes`` single-threaded processes running the [reduce] kernel on the
     grids of ``tasks`` (dealt round-robin) at the same time (no Dask, no store): the same work
     as the run's, on all cores at once as in a run (shared caches, memory bandwidth, clock).
@@ -173,21 +166,8 @@ def in_memory_concurrent_rate(text: str, chunks: tuple[int, ...], tasks: list[in
     with ctx.Manager() as manager:
         barrier = manager.Barrier(len(parts))
         with ctx.Pool(len(parts)) as pool:
-            seconds = pool.starmap(_tasks_in_memory,
-                                   [(text, tuple(chunks), part, barrier) for part in parts])
-    return len(tasks) * int(np.prod(chunks)) / max(seconds)
-
-
-def _finished_tasks(store: Path, entry: np.dtype) -> list[int]:
-    """The tasks with a DONE or STAGED journal entry."""
-    from qbfast.store.record import DONE, STAGED
-
-    done: set[int] = set()
-    for f in (store / "_qbfast" / "journal").iterdir():
-        raw = f.read_bytes()
-        e = np.frombuffer(raw, dtype=entry, count=len(raw) // entry.itemsize)
-        done.update(int(t) for t in e["task"][(e["kind"] == DONE) | (e["kind"] == STAGED)])
-    return sorted(done)
+            timed = pool.starmap(_tasks_in_memory, [(text, part, barrier) for part in parts])
+    return sum(points for _, points in timed) / max(seconds for seconds, _ in timed)
 
 
 def scheduler_tasks_per_s(n_tasks: int = 4000) -> float:
@@ -267,7 +247,7 @@ def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> 
     out["files_when_complete"] = files
     out["files_per_1e9_points"] = files / spec.n_evaluations * 1e9
     out["mean_chunk_file_bytes"] = mean_file
-    finished = _finished_tasks(store, entry)  # the work of the run before the kill
+    finished = sorted({int(t) for t in _finished(store, entry)})  # the run's work
     # info on the partial store
     t0 = time.perf_counter()
     r = subprocess.run(_cmd("info", str(store)), capture_output=True, text=True)
@@ -292,10 +272,9 @@ def run_one(label: str, n: int, seconds: float, workdir: Path, workers: int) -> 
     finally:
         _kill(p)
         log.close()
-    out["in_memory_one_thread_x_workers_points_per_s"] = in_memory_rate(spec, spec.chunks,
-                                                                        workers)
-    out["in_memory_reduce_points_per_s"] = in_memory_concurrent_rate(
-        text, spec.chunks, finished or [0], workers)
+    out["in_memory_one_thread_x_workers_points_per_s"] = in_memory_rate(text, workers)
+    out["in_memory_reduce_points_per_s"] = in_memory_concurrent_rate(text, finished or [0],
+                                                                     workers)
     out["in_memory_tasks"] = len(finished or [0])
     if "steady_points_per_s" in out:
         out["steady_vs_in_memory"] = (out["steady_points_per_s"]

@@ -170,7 +170,7 @@ def _info(args: argparse.Namespace) -> int:
     else:
         status = "incomplete"
     staged = (f", {record.n_staged:,} more staged (their groups not merged yet)"
-              if info.grouped and record.n_staged else "")
+              if record.n_staged else "")
     print(f"tasks       {record.n_done:,}/{info.n_tasks:,} done{staged} ({status}); "
           f"{record.journals} journal files, {record.entries:,} entries"
           + (f", {record.torn} torn entries ignored" if record.torn else ""))

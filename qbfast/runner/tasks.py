@@ -276,8 +276,8 @@ def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
     set_numba_threads(task_numba_threads(ctx.numba_threads))
     writer = task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable)
     slices = ctx.slices(task)
-    # the series in this thread's buffer: written (copied into the chunk files' buffers) by
-    # write_behind/stage below, before this thread's next task
+    # the series in this thread's buffer: encoded and written to the chunk (or staging) files
+    # by write_behind/stage below, before they return (only the flush and renames wait)
     data, peaks = compute_block(ctx.spec, slices, scratch=thread_scratch())
     delay = os.environ.get(DEBUG_DELAY_ENV)
     if delay:
