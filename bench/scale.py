@@ -156,8 +156,9 @@ def in_memory_concurrent_rate(text: str, tasks: list[int], processes: int) -> fl
     """Points/s of ``processes`` single-threaded processes running the [reduce] kernel on the
     grids of ``tasks`` (dealt round-robin) at the same time (no Dask, no store): the same work
     as the run's, on all cores at once as in a run (shared caches, memory bandwidth, clock).
-    The work per point differs between tasks (here 263-365 M points/s on one thread between
-    tasks 0-16 of the 1.07e13 spec), so the reference must be the run's own tasks."""
+    The work per point differs between tasks (task 0 of these specs is among the cheapest:
+    compare this rate with :func:`in_memory_rate`'s), so the reference must be the run's own
+    tasks."""
     import multiprocessing as mp
 
     parts = [tasks[i::processes] for i in range(processes)]

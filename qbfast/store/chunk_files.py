@@ -121,9 +121,10 @@ class ChunkFiles:
         value, in this thread's reused chunk buffer, valid until the thread's next call. Reused
         because a fresh array per chunk pays a page fault per 4 KiB page: Dask's nanny sets
         ``MALLOC_TRIM_THRESHOLD_``, which makes every allocation above 128 KiB a new mapping
-        (a 15-metric task spent ~10 of its ~140 ms there). ``values`` that already are the
-        whole chunk in the storage dtype are taken as they are; ``reuse=False``: a fresh
-        buffer, not kept (a group's merge: chunks of tens of MiB, once per group)."""
+        (``bench.sweeps --grid many-metrics``: see docs/performance.md). ``values`` that
+        already are the whole chunk in the storage dtype are taken as they are;
+        ``reuse=False``: a fresh buffer, not kept (a group's merge: chunks of tens of MiB,
+        once per group)."""
         values = np.asarray(values)
         if (values.shape == self.chunk_shape and values.dtype == self.dtype
                 and values.flags.c_contiguous):
