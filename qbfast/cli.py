@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -145,7 +144,7 @@ def _info(args: argparse.Namespace) -> int:
     from .runner.driver import inspect_store
     from .store import bytes_on_disk
 
-    state = inspect_store(Path(args.store))
+    state = inspect_store(args.store)
     info, record = state.info, state.record
     attrs = info.attrs
     print(f"store       {info.path}")
@@ -185,9 +184,10 @@ def _info(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from .runner.driver import execute, inspect_store
     from .runner.spec import parse_spec
+    from .store import store_path as _store_path
     from .store import verify
 
-    path = Path(args.store)
+    path = _store_path(args.store, "STORE")
     state = inspect_store(path)
     damage = verify(state.info, state.record)
     bad = sorted({d.task for d in damage} | {int(t) for t in state.lost})

@@ -60,9 +60,11 @@ def open_store(store: str | os.PathLike[str], allow_incomplete: bool = False) ->
     record it (:data:`ALLOW_INCOMPLETE`), and the missing region reads as NaN (the fill value),
     which every analysis skips like any NaN.
     """
-    from ..store import completeness
+    from ..store import completeness, store_path
 
     path = os.fspath(store)
+    if "://" not in path:
+        path = os.fspath(store_path(path, "store"))
     if "://" not in path and not os.path.exists(path):
         raise ValueError(f"store {path!r}: no such file or directory")
     state = completeness(path) if "://" not in path else None

@@ -152,9 +152,9 @@ class StoreState:
     lost: np.ndarray  # tasks recorded as done whose chunk files are missing
 
 
-def inspect_store(path: Path, spec: Spec | None = None) -> StoreState:
+def inspect_store(path: str | Path, spec: Spec | None = None) -> StoreState:
     """Open, check and read the record of the store at ``path`` (read-only)."""
-    info = _store.open_info(path)
+    info = _store.open_info(_store.store_path(path, "STORE"))
     record = _store.read_record(info)
     complete_file = _store.read_complete(info) is not None
     if spec is not None:
@@ -184,7 +184,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
     start = time.perf_counter()
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
-    path = Path(store) if store is not None else default_store(spec)
+    path = _store.store_path(store) if store is not None else default_store(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     report = RunReport(store=path, spec=spec, status="created", tasks_total=spec.n_chunks)
     run_id = _store.record.new_run_id()

@@ -21,6 +21,7 @@ from .layout import (
     remove,
     remove_partial_files,
     remove_stale,
+    store_path,
 )
 from .lock import LockError, StoreLock
 from .record import (
@@ -44,5 +45,5 @@ __all__ = [
     "check_removable", "clear_complete", "completeness", "create", "missing_files",
     "next_generation",
     "open_info", "read_complete", "read_record", "remove", "remove_partial_files",
-    "remove_stale", "task_writer", "verify", "write_complete",
+    "remove_stale", "store_path", "task_writer", "verify", "write_complete",
 ]

@@ -80,6 +80,51 @@ class StoreError(ValueError):
     """A store that cannot be used for this request (one-line message)."""
 
 
+def store_path(store: str | os.PathLike[str], option: str = "--store") -> Path:
+    """The store's path, checked before anything is read or written: ``~`` expanded, made
+    absolute and normalized (a trailing slash, ``./`` and ``a/../`` spell the same store).
+    Raises :class:`StoreError` (one line naming ``option``) for an empty path, a path whose
+    last component is no name (``/``, ``..``), a name longer than the file system allows, or
+    one that is not valid UTF-8 (a store's name is written into its metadata)."""
+    allowed = "allowed: a directory path whose last part is a name (e.g. runs/scan.zarr)"
+    raw = os.fspath(store)
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise StoreError(f"{option}: {raw!r} is not valid UTF-8; {allowed}") from None
+    if not raw.strip():
+        raise StoreError(f"{option}: expected a path, got {raw!r}; {allowed}")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes: bytes from the command line that are not UTF-8
+        shown = raw.encode("utf-8", "surrogateescape")
+        raise StoreError(f"{option}: {shown!r} is not valid UTF-8; {allowed}") from None
+    path = Path(os.path.abspath(os.path.expanduser(raw)))
+    if not path.name or raw.rstrip("/").split("/")[-1] == "..":
+        raise StoreError(f"{option}: {raw!r} names no store (the file system root or a "
+                         f"parent directory); {allowed}")
+    try:
+        name_max = os.pathconf(_existing_parent(path), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    # the lease file beside the store adds 15 bytes to the name ("." + ".qbfast-lock")
+    longest = name_max - len(".") - len(".qbfast-lock")
+    if len(path.name.encode("utf-8")) > longest:
+        raise StoreError(f"{option}: the name {path.name[:40]!r}... is "
+                         f"{len(path.name.encode('utf-8'))} bytes long; allowed: at most "
+                         f"{longest} bytes (the file system's {name_max}, less the lease "
+                         f"file's prefix and suffix)")
+    return path
+
+
+def _existing_parent(path: Path) -> Path:
+    for parent in path.parents:
+        if parent.exists():
+            return parent
+    return Path("/")
+
+
 def is_grouped(group: tuple[int, ...]) -> bool:
     """Whether tasks per storage chunk ``group`` (one per dim) make storage chunks span more
     than one task."""

@@ -6,7 +6,10 @@ it holds JSON: host, PID, run id, start time and a heartbeat time, renewed every
 store (``--overwrite`` included) refuses with one line naming the holder. A stale lease is taken
 over, and the takeover is said: the holder's PID is dead on this host, or its heartbeat is
 older than :data:`STALE_AFTER_S` (a holder on another host that stopped renewing). The lease
-sits beside the store (not inside it), so that creation, removal and recreation are covered.
+sits beside the store (not inside it), so that creation, removal and recreation are covered;
+it is named after the store's resolved path, so a symlink to the store, ``./NAME`` or
+``a/../NAME`` meet the same lease (a bind mount or another host's mount of the same directory
+under another path do not: see docs/store-format.md).
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ class LockError(StoreError):
 
 
 def lock_path(store: str | Path) -> Path:
-    """The lease file of ``store``: beside it, in its parent directory (``--store .`` and
-    relative paths included: the path is made absolute first)."""
-    store = Path(os.path.abspath(store))
+    """The lease file of ``store``: beside it, in its parent directory. The path is resolved
+    first (``os.path.realpath``: symlinks, ``./``, ``a/../`` and relative paths, ``--store .``
+    included), so that every spelling of one store on this host names one lease."""
+    store = Path(os.path.realpath(store))
     return store.with_name(f".{store.name}.qbfast-lock")
 
 

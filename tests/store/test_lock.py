@@ -123,3 +123,18 @@ def test_a_lease_taken_over_is_not_released_by_its_old_holder(tmp_path):
     assert new.holds() and lock_path(path).exists()
     new.release()
     assert not lock_path(path).exists()
+
+
+def test_every_spelling_of_a_store_meets_one_lease(tmp_path, monkeypatch):
+    """A symlink to the store, ``./NAME`` and ``a/../NAME`` are the same store: one lease."""
+    real = tmp_path / "real.zarr"
+    real.mkdir()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "link.zarr").symlink_to(real)
+    monkeypatch.chdir(tmp_path)
+    with StoreLock(real, "aaaaaaaaaaaa"):
+        for other in (tmp_path / "link.zarr", Path("./real.zarr"), Path("a/../real.zarr"),
+                      Path("link.zarr/")):
+            assert lock_path(other) == tmp_path / ".real.zarr.qbfast-lock"
+            with pytest.raises(LockError, match="run aaaaaaaaaaaa"):
+                StoreLock(other, "bbbbbbbbbbbb").acquire()
