@@ -147,6 +147,49 @@ def cavity_trace(v, n_sec):
     return p_ee, p_t, p_gg, p_s
 
 
+#: Largest state (10 x sectors) that :func:`advance` propagates by a cached step matrix.
+MATRIX_DIM = 120
+_SAME_SPAN = 1e-12
+
+
+@kernel
+def advance(v, n_sec, d, jd, h_max, span, spans, pm, col, w, phi, conv):
+    """v(t) -> v(t + span) for the constant cavity generator. A span equal (to 1e-12
+    relative) to the previous one, on a state of at most :data:`MATRIX_DIM` numbers, uses the
+    step matrix pm = exp(G span), built once from the Taylor propagator's images of the basis
+    vectors (block lower triangular: sector s feeds sectors <= s) and reused while the spans
+    stay equal (uniform grids: a matrix-vector product per time); otherwise the Taylor
+    propagator itself. ``spans`` = (the matrix's span, the previous span), 0 for none."""
+    if span <= 0.0:
+        return
+    dim = n_sec * N_SWAP
+    same_as_last = abs(span - spans[1]) <= _SAME_SPAN * span
+    spans[1] = span
+    if dim > MATRIX_DIM or not (same_as_last or abs(span - spans[0]) <= _SAME_SPAN * span):
+        propagate(v, n_sec, d, jd, d[0], 0.0, 0.0, span, h_max, 0.0, 0.0, 0.0, False, w, phi,
+                  conv)
+        return
+    if abs(span - spans[0]) > _SAME_SPAN * span:
+        for c in range(dim):
+            for s in range(n_sec):
+                for i in range(N_SWAP):
+                    col[s, i] = 0.0
+            col[c // N_SWAP, c % N_SWAP] = 1.0
+            propagate(col, n_sec, d, jd, d[0], 0.0, 0.0, span, h_max, 0.0, 0.0, 0.0, False, w,
+                      phi, conv)
+            for r in range(dim):
+                pm[r, c] = col[r // N_SWAP, r % N_SWAP]
+        spans[0] = span
+    for r in range(dim):
+        acc = 0.0
+        for c in range((r // N_SWAP) * N_SWAP, dim):
+            acc += pm[r, c] * v[c // N_SWAP, c % N_SWAP]
+        col[r // N_SWAP, r % N_SWAP] = acc
+    for s in range(n_sec):
+        for i in range(N_SWAP):
+            v[s, i] = col[s, i]
+
+
 @kernel
 def _max_sectors(params, thermal):
     best = 1
@@ -169,14 +212,17 @@ def open_cavity_states(params, t, thermal, states):
     w = np.empty((TAYLOR_TERMS + 1, max_sec, N_SWAP))
     phi = np.empty(TAYLOR_TERMS + 1)
     conv = np.empty(N_SWAP)
+    col = np.empty((max_sec, N_SWAP))
+    pm = np.empty((min(max_sec * N_SWAP, MATRIX_DIM), min(max_sec * N_SWAP, MATRIX_DIM)))
+    spans = np.zeros(2)
     for p in range(params.shape[0]):
         lo, n_sec = cavity_sectors(params, p, thermal)
         h_max = cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4)
         cavity_start(params, p, thermal, lo, n_sec, v)
+        spans[:] = 0.0
         t_now = 0.0
         for k in range(t.shape[0]):
-            propagate(v, n_sec, d, jd, d[0], 0.0, t_now, t[k], h_max, 0.0, 0.0, 0.0, False,
-                      w, phi, conv)
+            advance(v, n_sec, d, jd, h_max, t[k] - t_now, spans, pm, col, w, phi, conv)
             t_now = max(t_now, t[k])
             states[p, k, 0], states[p, k, 1], states[p, k, 2], states[p, k, 3] = \
                 cavity_trace(v, n_sec)
@@ -207,6 +253,9 @@ def open_cavity_grid(params, t, thermal, bare, slot, out, n_threads):
         shared = np.empty(T_BLOCK)
         m3 = np.empty((3, 3), dtype=np.complex128)
         f3 = np.empty((3, 3), dtype=np.complex128)
+        col = np.empty((max_sec, N_SWAP))
+        pm = np.empty((min(max_sec * N_SWAP, MATRIX_DIM), min(max_sec * N_SWAP, MATRIX_DIM)))
+        spans = np.zeros(2)
         for p in range(worker, n_points, n_workers):
             delta = params[p, 5]
             hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1],
@@ -215,11 +264,11 @@ def open_cavity_grid(params, t, thermal, bare, slot, out, n_threads):
             lo, n_sec = cavity_sectors(params, p, thermal)
             h_max = cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4)
             cavity_start(params, p, thermal, lo, n_sec, v)
+            spans[:] = 0.0
             t_now = 0.0
             block_start = 0
             for k in range(n_t):
-                propagate(v, n_sec, d, jd, d[0], 0.0, t_now, t[k], h_max, 0.0, 0.0, 0.0,
-                          False, w, phi, conv)
+                advance(v, n_sec, d, jd, h_max, t[k] - t_now, spans, pm, col, w, phi, conv)
                 t_now = max(t_now, t[k])
                 p_ee, p_t, p_gg, p_s = cavity_trace(v, n_sec)
                 swap_summary(summary, k - block_start, hb, p_ee, p_t, p_gg, 0j, 0j, 0j, p_s,

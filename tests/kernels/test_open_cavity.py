@@ -191,3 +191,13 @@ def test_singlet_filling() -> None:
     assert kernel_states(2, (0.5, 0.0, 0.0, 0.0))[-1, 3] > 1e-4
     assert np.max(np.abs(kernel_states(3, (0.0, 0.0, 0.8, 0.3))[:, 3])) < 1e-15
     assert kernel_states(1, DEPHASING)[-1, 3] > 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rates", [DEPHASING, LOSSY])
+def test_uniform_grid_step_matrix_matches_mesolve(rates: tuple[float, ...]) -> None:
+    """A uniform grid takes the cached step-matrix route (open_cavity.advance): the same
+    accuracy against QuTiP, over many reuses of the matrix."""
+    t = np.linspace(0.0, 12.0, 241)
+    want = reference_metrics(mesolve_rhos(fock(3), rates, t=t), t)
+    assert_metrics_close(kernel_metrics(3, rates, t=t), want)
