@@ -180,14 +180,17 @@ def advance(v, n_sec, d, jd, h_max, span, spans, pm, col, w, phi, conv):
             for r in range(dim):
                 pm[r, c] = col[r // N_SWAP, r % N_SWAP]
         spans[0] = span
-    for r in range(dim):
-        acc = 0.0
-        for c in range((r // N_SWAP) * N_SWAP, dim):
-            acc += pm[r, c] * v[c // N_SWAP, c % N_SWAP]
-        col[r // N_SWAP, r % N_SWAP] = acc
+    flat = col.reshape(col.size)
     for s in range(n_sec):
         for i in range(N_SWAP):
-            v[s, i] = col[s, i]
+            flat[s * N_SWAP + i] = v[s, i]
+    for s in range(n_sec):
+        for i in range(N_SWAP):
+            r = s * N_SWAP + i
+            acc = 0.0
+            for c in range(s * N_SWAP, dim):
+                acc += pm[r, c] * flat[c]
+            v[s, i] = acc
 
 
 @kernel
