@@ -476,7 +476,18 @@ def hermitian3_spectrum(a00, a11, a22, a01, a02, a12):
 @kernel
 def concurrence_symmetric(m, f):
     """Wootters concurrence of a two-qubit state with an empty singlet, rho given in the
-    triplet basis (ee, T0, gg) as the 3x3 Hermitian ``m``; ``f`` is 3x3 complex scratch.
+    triplet basis (ee, T0, gg) as the 3x3 Hermitian ``m``; ``f`` is 3x3 complex scratch:
+    max(0, l1 - (l2 + l3)) from :func:`triplet_tau_singular_values`."""
+    lam1, rest = triplet_tau_singular_values(m, f)
+    return max(0.0, lam1 - rest)
+
+
+@kernel
+def triplet_tau_singular_values(m, f):
+    """(l1, l2 + l3): the largest singular value of Wootters' tau for the triplet block ``m``
+    (basis (ee, T0, gg), 3x3 Hermitian) and the sum of the other two; ``f`` is 3x3 complex
+    scratch. A state with a singlet population p_S adds the singular value p_S
+    (:mod:`.open_states`).
 
     Wootters: C = max(0, l1 - l2 - l3 (- l4 = 0)), the l's the singular values of
     tau = F^T (sy x sy) F for any F with rho = F F^dag; in this basis sy x sy is
@@ -502,7 +513,7 @@ def concurrence_symmetric(m, f):
             f[a, b] = 0.0
     piv = m[i0, i0].real
     if piv <= 0.0:
-        return 0.0
+        return 0.0, 0.0
     l0 = math.sqrt(piv)
     for a in range(3):
         f[a, 0] = m[a, i0] / l0
@@ -540,7 +551,7 @@ def concurrence_symmetric(m, f):
     k12 = t01.conjugate() * t02 + t11.conjugate() * t12 + t12.conjugate() * t22
     top = hermitian3_spectrum(k00, k11, k22, k01, k02, k12)[2]
     if top <= 0.0:
-        return 0.0
+        return 0.0, 0.0
     l1sq = top
     lam1 = math.sqrt(l1sq)
     # 2x2 minors of the symmetric tau: rows (a, b), columns (c, d)
@@ -555,7 +566,7 @@ def concurrence_symmetric(m, f):
           + 2.0 * (abs2(m01_02) + abs2(m01_12) + abs2(m02_12)))
     det = abs(t00 * m12_12 - t01 * (t01 * t22 - t12 * t02) + t02 * (t01 * t12 - t11 * t02))
     rest = (e2 - det * det / l1sq) / l1sq + 2.0 * det / lam1
-    return max(0.0, lam1 - math.sqrt(max(rest, 0.0)))
+    return lam1, math.sqrt(max(rest, 0.0))
 
 
 @kernel

@@ -1,0 +1,282 @@
+"""Cavity model with the GKSL channels of physics.md section 8, Fock and thermal chargers:
+propagator (:mod:`.lindblad`: the excitation-number cascade of swap-symmetric sector blocks)
+-> reducer (the trace over the cavity, then :func:`.open_states.swap_summary`) -> metric
+block (:func:`.metrics.write_block`).
+
+Sector N (N = a^dag a + excited qubits) holds (|N-2,ee>, |N-1,eg>, |N-1,ge>, |N,gg>), the
+battery basis with photon numbers N-2, N-1, N-1, N; its block of rho is the 10-vector of
+:mod:`.lindblad`. H (the lab-frame Hamiltonian of section 3, omega_a a^dag a included) and
+sigma_z keep N; sigma^-, sigma_1^- + sigma_2^- and a lower it by one, so the blocks obey
+d rho_N/dt = L_N rho_N + J_{N+1}(rho_{N+1}). Within a sector the Hamiltonian is shifted by
+-(N-1) omega_a (a multiple of the identity there: it drops out of the commutator; a Fock or
+thermal start never has coherences between sectors). States with a negative photon number
+(N < 2) start empty and stay empty (their couplings have a factor sqrt(0)).
+
+- Fock start |n,gg>: sectors 0..n, or only n when gamma = gamma_c = kappa = 0 (each sector is
+  then closed: one constant generator).
+- thermal start: all sectors 0..U of section 7's window (:func:`.chargers.thermal_window`,
+  trace-norm error <= :data:`.chargers.TRUNCATION_DELTA`) as one cascade, block N starting at
+  p_N |N,gg><N,gg|.
+- rho_B = sum_N Tr_cavity rho_N: the cavity trace keeps each sector's populations
+  (p_ee, p_T, p_gg, p_S) and drops its coherences (between different photon numbers), so
+  rho_B is an X state.
+
+Parameter table columns (:data:`OPEN_CAVITY_COLUMNS`): n (Fock) or nbar (thermal), J1, J2,
+omega_g, omega_a, Delta, then the rates gamma, gamma_phi, gamma_c, kappa (>= 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._jit import kernel, parallel_kernel
+from .chargers import TRUNCATION_DELTA, thermal_window, weight
+from .grid import T_BLOCK, _accounting
+from .hamiltonians import bare_battery, cavity_battery
+from .lindblad import (
+    N_SWAP,
+    P_EE,
+    P_GG,
+    P_S,
+    P_T,
+    TAYLOR_TERMS,
+    fill_generators,
+    norm_inf,
+    propagate,
+    step_bound,
+)
+from .metrics import N_SUMMARY, write_block
+from .open_field import fill_qubit_ops
+from .open_states import swap_summary
+
+OPEN_CAVITY_COLUMNS = ("n", "J1", "J2", "omega_g", "omega_a", "Delta", "gamma", "gamma_phi",
+                       "gamma_c", "kappa")
+N_CAVITY_OPS = 6
+
+
+@kernel
+def cavity_sectors(params, p, thermal):
+    """(lowest sector, number of sectors) of point p."""
+    lossy = params[p, 6] > 0.0 or params[p, 8] > 0.0 or params[p, 9] > 0.0
+    if thermal:
+        return 0, thermal_window(params[p, 0], TRUNCATION_DELTA)[1] + 1
+    n = int(params[p, 0])
+    if lossy:
+        return 0, n + 1
+    return n, 1
+
+
+@kernel
+def fill_sector_hamiltonian(h, sector, j1, j2, omega_g, omega_a, delta):
+    """Sector N's Hamiltonian (eq. 24 with n -> N) in (ee, eg, ge, gg), shifted by
+    -(N-1) omega_a."""
+    for i in range(4):
+        for j in range(4):
+            h[i, j] = 0.0
+    h[0, 0] = -omega_a + delta * (j2 + 1.0)
+    h[1, 1] = -j2 * delta
+    h[2, 2] = -j2 * delta
+    h[3, 3] = omega_a + delta * (j2 - 1.0)
+    h[1, 2] = h[2, 1] = 2.0 * j1 * delta
+    top = math.sqrt(max(sector, 0.0)) * omega_g
+    low = math.sqrt(max(sector - 1.0, 0.0)) * omega_g
+    h[3, 1] = h[1, 3] = h[3, 2] = h[2, 3] = top
+    h[0, 1] = h[1, 0] = h[0, 2] = h[2, 0] = low
+
+
+@kernel
+def cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4):
+    """d[s], jd[s] of sectors lo + s (jd[s]: the jumps from sector lo + s to the one below);
+    returns the largest Taylor step."""
+    gamma = math.sqrt(params[p, 6])
+    deph = math.sqrt(0.5 * params[p, 7])
+    coll = math.sqrt(params[p, 8])
+    kappa = math.sqrt(params[p, 9])
+    fill_qubit_ops(ops, 0, gamma, 0.0, 0.0, 0.0, 0.0, 0.0)
+    fill_qubit_ops(ops, 1, 0.0, gamma, 0.0, 0.0, 0.0, 0.0)
+    fill_qubit_ops(ops, 2, 0.0, 0.0, 0.0, 0.0, deph, 0.0)
+    fill_qubit_ops(ops, 3, 0.0, 0.0, 0.0, 0.0, 0.0, deph)
+    fill_qubit_ops(ops, 4, coll, coll, 0.0, 0.0, 0.0, 0.0)
+    lower[0] = lower[1] = lower[4] = lower[5] = True
+    lower[2] = lower[3] = False
+    for s in range(n_sec):
+        sector = float(lo + s)
+        fill_qubit_ops(ops, 5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        ops[5, 0, 0] = kappa * math.sqrt(max(sector - 2.0, 0.0))
+        ops[5, 1, 1] = kappa * math.sqrt(max(sector - 1.0, 0.0))
+        ops[5, 2, 2] = ops[5, 1, 1]
+        ops[5, 3, 3] = kappa * math.sqrt(sector)
+        fill_sector_hamiltonian(h4, sector, params[p, 1], params[p, 2], params[p, 3],
+                                params[p, 4], params[p, 5])
+        fill_generators(h4, ops, N_CAVITY_OPS, lower, d[s], jd[s])
+    norm = 0.0
+    for s in range(n_sec):
+        row = norm_inf(d[s]) + (norm_inf(jd[s + 1]) if s + 1 < n_sec else 0.0)
+        norm = max(norm, row)
+    return step_bound(norm, 0.0)
+
+
+@kernel
+def cavity_start(params, p, thermal, lo, n_sec, v):
+    """The initial blocks: |n,gg> (Fock) or p_N |N,gg> for every sector (thermal)."""
+    for s in range(n_sec):
+        for i in range(N_SWAP):
+            v[s, i] = 0.0
+    if thermal:
+        for s in range(n_sec):
+            v[s, P_GG] = weight(True, params[p, 0], lo + s)
+    else:
+        v[int(params[p, 0]) - lo, P_GG] = 1.0
+
+
+@kernel
+def cavity_trace(v, n_sec):
+    """rho_B's (p_ee, p_T, p_gg, p_S): the populations summed over the sectors."""
+    p_ee = 0.0
+    p_t = 0.0
+    p_gg = 0.0
+    p_s = 0.0
+    for s in range(n_sec):
+        p_ee += v[s, P_EE]
+        p_t += v[s, P_T]
+        p_gg += v[s, P_GG]
+        p_s += v[s, P_S]
+    return p_ee, p_t, p_gg, p_s
+
+
+#: Largest state (10 x sectors) that :func:`advance` propagates by a cached step matrix.
+MATRIX_DIM = 120
+_SAME_SPAN = 1e-12
+
+
+@kernel
+def advance(v, n_sec, d, jd, h_max, span, spans, pm, col, w, phi, conv):
+    """v(t) -> v(t + span) for the constant cavity generator. A span equal (to 1e-12
+    relative) to the previous one, on a state of at most :data:`MATRIX_DIM` numbers, uses the
+    step matrix pm = exp(G span), built once from the Taylor propagator's images of the basis
+    vectors (block lower triangular: sector s feeds sectors <= s) and reused while the spans
+    stay equal (uniform grids: a matrix-vector product per time); otherwise the Taylor
+    propagator itself. ``spans`` = (the matrix's span, the previous span), 0 for none."""
+    if span <= 0.0:
+        return
+    dim = n_sec * N_SWAP
+    same_as_last = abs(span - spans[1]) <= _SAME_SPAN * span
+    spans[1] = span
+    if dim > MATRIX_DIM or not (same_as_last or abs(span - spans[0]) <= _SAME_SPAN * span):
+        propagate(v, n_sec, d, jd, d[0], 0.0, 0.0, span, h_max, 0.0, 0.0, 0.0, False, w, phi,
+                  conv)
+        return
+    if abs(span - spans[0]) > _SAME_SPAN * span:
+        for c in range(dim):
+            for s in range(n_sec):
+                for i in range(N_SWAP):
+                    col[s, i] = 0.0
+            col[c // N_SWAP, c % N_SWAP] = 1.0
+            propagate(col, n_sec, d, jd, d[0], 0.0, 0.0, span, h_max, 0.0, 0.0, 0.0, False, w,
+                      phi, conv)
+            for r in range(dim):
+                pm[r, c] = col[r // N_SWAP, r % N_SWAP]
+        spans[0] = span
+    flat = col.reshape(col.size)
+    for s in range(n_sec):
+        for i in range(N_SWAP):
+            flat[s * N_SWAP + i] = v[s, i]
+    for s in range(n_sec):
+        for i in range(N_SWAP):
+            r = s * N_SWAP + i
+            acc = 0.0
+            for c in range(s * N_SWAP, dim):
+                acc += pm[r, c] * flat[c]
+            v[s, i] = acc
+
+
+@kernel
+def _max_sectors(params, thermal):
+    best = 1
+    for p in range(params.shape[0]):
+        best = max(best, cavity_sectors(params, p, thermal)[1])
+    return best
+
+
+@kernel
+def open_cavity_states(params, t, thermal, states):
+    """states[p, k] = (p_ee, p_T, p_gg, p_S) of rho_B (an X state, rho_eg,ge = (p_T - p_S)/2)
+    of point p at t[k] (for tests and the reducer's callers)."""
+    max_sec = _max_sectors(params, thermal)
+    d = np.empty((max_sec, N_SWAP, N_SWAP))
+    jd = np.empty((max_sec, N_SWAP, N_SWAP))
+    ops = np.empty((N_CAVITY_OPS, 4, 4), dtype=np.complex128)
+    lower = np.zeros(N_CAVITY_OPS, dtype=np.bool_)
+    h4 = np.empty((4, 4), dtype=np.complex128)
+    v = np.empty((max_sec, N_SWAP))
+    w = np.empty((TAYLOR_TERMS + 1, max_sec, N_SWAP))
+    phi = np.empty(TAYLOR_TERMS + 1)
+    conv = np.empty(N_SWAP)
+    col = np.empty((max_sec, N_SWAP))
+    pm = np.empty((min(max_sec * N_SWAP, MATRIX_DIM), min(max_sec * N_SWAP, MATRIX_DIM)))
+    spans = np.zeros(2)
+    for p in range(params.shape[0]):
+        lo, n_sec = cavity_sectors(params, p, thermal)
+        h_max = cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4)
+        cavity_start(params, p, thermal, lo, n_sec, v)
+        spans[:] = 0.0
+        t_now = 0.0
+        for k in range(t.shape[0]):
+            advance(v, n_sec, d, jd, h_max, t[k] - t_now, spans, pm, col, w, phi, conv)
+            t_now = max(t_now, t[k])
+            states[p, k, 0], states[p, k, 1], states[p, k, 2], states[p, k, 3] = \
+                cavity_trace(v, n_sec)
+
+
+@parallel_kernel
+def open_cavity_grid(params, t, thermal, bare, slot, out, n_threads):
+    """Cavity model, Fock (``thermal`` False: column 0 is n) or thermal (column 0 is nbar)
+    charger, with the rates of physics.md section 8: rho_B(t) at every time of the increasing
+    ``t`` (>= 0), then the metrics. params columns :data:`OPEN_CAVITY_COLUMNS`; out, slot,
+    bare as for :func:`.grid.cavity_grid`."""
+    n_points = params.shape[0]
+    n_t = t.shape[0]
+    max_sec = _max_sectors(params, thermal)
+    n_workers = max(1, min(n_threads, n_points))
+    for worker in numba.prange(n_workers):
+        d = np.empty((max_sec, N_SWAP, N_SWAP))
+        jd = np.empty((max_sec, N_SWAP, N_SWAP))
+        ops = np.empty((N_CAVITY_OPS, 4, 4), dtype=np.complex128)
+        lower = np.zeros(N_CAVITY_OPS, dtype=np.bool_)
+        h4 = np.empty((4, 4), dtype=np.complex128)
+        v = np.empty((max_sec, N_SWAP))
+        w = np.empty((TAYLOR_TERMS + 1, max_sec, N_SWAP))
+        phi = np.empty(TAYLOR_TERMS + 1)
+        conv = np.empty(N_SWAP)
+        summary = np.empty((N_SUMMARY, T_BLOCK))
+        stored = np.empty(T_BLOCK)
+        shared = np.empty(T_BLOCK)
+        m3 = np.empty((3, 3), dtype=np.complex128)
+        f3 = np.empty((3, 3), dtype=np.complex128)
+        col = np.empty((max_sec, N_SWAP))
+        pm = np.empty((min(max_sec * N_SWAP, MATRIX_DIM), min(max_sec * N_SWAP, MATRIX_DIM)))
+        spans = np.zeros(2)
+        for p in range(worker, n_points, n_workers):
+            delta = params[p, 5]
+            hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1],
+                                                                 params[p, 2])
+            spectrum, threshold = _accounting(hb, delta)
+            lo, n_sec = cavity_sectors(params, p, thermal)
+            h_max = cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4)
+            cavity_start(params, p, thermal, lo, n_sec, v)
+            spans[:] = 0.0
+            t_now = 0.0
+            block_start = 0
+            for k in range(n_t):
+                advance(v, n_sec, d, jd, h_max, t[k] - t_now, spans, pm, col, w, phi, conv)
+                t_now = max(t_now, t[k])
+                p_ee, p_t, p_gg, p_s = cavity_trace(v, n_sec)
+                swap_summary(summary, k - block_start, hb, p_ee, p_t, p_gg, 0j, 0j, 0j, p_s,
+                             True, m3, f3)
+                if k - block_start + 1 == T_BLOCK or k == n_t - 1:
+                    write_block(out, slot, p, block_start, t, summary, k - block_start + 1,
+                                delta, threshold, hb[3], spectrum, stored, shared)
+                    block_start = k + 1
