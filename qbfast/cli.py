@@ -200,10 +200,15 @@ def _verify(args: argparse.Namespace) -> int:
     print(f"qbfast: {path}: {state.record.n_done - len(bad):,} of {state.info.n_tasks:,} tasks "
           f"verified, {len(bad):,} damaged, {missing:,} not computed"
           + (f", {staged:,} staged (their groups not merged yet)" if staged else ""))
-    if not bad and not missing and not staged:
+    unrecorded = not bad and not missing and not staged and not state.complete
+    if unrecorded:  # the one completeness rule (runner.driver.inspect_store)
+        print(f"qbfast: {path}: every task verified, but the completion record "
+              f"(_qbfast/complete.json) is missing, unreadable or another store's")
+    elif not bad and not missing and not staged:
         return 0
     if not args.repair:
-        print(f"qbfast: run `qbfast verify {path} --repair` to recompute them", file=sys.stderr)
+        what = "write the record" if unrecorded else "recompute them"
+        print(f"qbfast: run `qbfast verify {path} --repair` to {what}", file=sys.stderr)
         return 1
     attrs = state.info.attrs
     spec = parse_spec(str(attrs["spec"]), name=str(attrs.get("spec_name", "sweep")),

@@ -29,7 +29,13 @@ class IncompleteStoreError(ValueError):
     """A qbfast store with tasks missing, opened for analysis without ``allow_incomplete``."""
 
 
-def _incomplete_line(path: str, missing: int, total: int) -> str:
+def _incomplete_line(path: str, missing: int, total: int, recorded: bool = True) -> str:
+    if not missing and not recorded:
+        return (f"store {path!r}: incomplete: every task is recorded but its completion "
+                f"record (_qbfast/complete.json) is missing, unreadable or another store's; "
+                f"check it with `qbfast verify {path} --repair` (which writes the record once "
+                f"every chunk is proven), or allow it (allow_incomplete=True, CLI "
+                f"--allow-incomplete)")
     return (f"store {path!r}: incomplete: {missing:,} of {total:,} tasks missing (a run "
             f"stopped?); resume it with `qbfast run`, or allow it (allow_incomplete=True, CLI "
             f"--allow-incomplete): the missing region then reads as NaN and is left out of "
@@ -46,7 +52,7 @@ def check_complete(ds: xr.Dataset) -> None:
     if not source or ALLOW_INCOMPLETE in ds.attrs or "://" in str(source):
         return
     state = completeness(source)
-    if state is not None and state[0]:
+    if state is not None and (state[0] or not state[2]):
         raise IncompleteStoreError(_incomplete_line(str(source), *state))
 
 
@@ -68,7 +74,7 @@ def open_store(store: str | os.PathLike[str], allow_incomplete: bool = False) ->
     if "://" not in path and not os.path.exists(path):
         raise ValueError(f"store {path!r}: no such file or directory")
     state = completeness(path) if "://" not in path else None
-    if state is not None and state[0] and not allow_incomplete:
+    if state is not None and (state[0] or not state[2]) and not allow_incomplete:
         raise IncompleteStoreError(_incomplete_line(path, *state))
     errors: list[str] = []
     for consolidated in (True, False):
@@ -82,10 +88,12 @@ def open_store(store: str | os.PathLike[str], allow_incomplete: bool = False) ->
     else:
         raise ValueError(f"store {path!r}: not a readable Zarr store "
                          f"({errors[-1].splitlines()[0]})")
-    if state is not None and state[0]:
-        warnings.warn(f"store {path!r}: {state[0]:,} of {state[1]:,} tasks missing: their "
-                      f"region reads as NaN and is left out of the statistics", UserWarning,
-                      stacklevel=2)
+    if state is not None and (state[0] or not state[2]):
+        what = (f"{state[0]:,} of {state[1]:,} tasks missing (counted when the store was "
+                f"opened): their region reads as NaN and is left out of the statistics"
+                if state[0] else "its completion record is missing, unreadable or another "
+                "store's (every task is recorded)")
+        warnings.warn(f"store {path!r}: {what}", UserWarning, stacklevel=2)
         ds.attrs[ALLOW_INCOMPLETE] = state[0]
     return ds
 

@@ -400,11 +400,15 @@ def clear_complete(info: StoreInfo) -> None:
         pass
 
 
-def completeness(path: str | Path) -> tuple[int, int] | None:
-    """(tasks missing, tasks in all) of the qbfast store at ``path``, counting recorded tasks
-    whose chunk files are gone as missing; None if ``path`` is not a qbfast store of this
-    format (e.g. a Dataset written by ``to_zarr``). For the analysis: an incomplete store reads
-    as NaN (the fill value) where tasks are missing."""
+def completeness(path: str | Path) -> tuple[int, int, bool] | None:
+    """(tasks missing, tasks in all, whether the completion record is this store's) of the
+    qbfast store at ``path``, counting recorded tasks whose chunk files are gone as missing;
+    None if ``path`` is not a qbfast store of this format (e.g. a Dataset written by
+    ``to_zarr``). The one rule every command applies: a store is complete when no task is
+    missing and its completion record (``_qbfast/complete.json``, :func:`read_complete`) is
+    present, readable and of this store (the same rule as ``qbfast info`` and ``qbfast run``,
+    ``runner.driver.inspect_store``). For the analysis: an incomplete store reads as NaN (the
+    fill value) where tasks are missing."""
     from .layout import StoreError, open_info
 
     try:
@@ -413,7 +417,8 @@ def completeness(path: str | Path) -> tuple[int, int] | None:
         return None
     record = read_record(info)
     lost = missing_files(info, record)
-    return int(info.n_tasks - record.n_done + len(lost)), info.n_tasks
+    return (int(info.n_tasks - record.n_done + len(lost)), info.n_tasks,
+            read_complete(info) is not None)
 
 
 def _absent(info: StoreInfo, coords: np.ndarray) -> np.ndarray:

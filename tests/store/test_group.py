@@ -253,7 +253,7 @@ def test_no_complete_while_a_group_is_unmerged_or_its_chunk_lost(grouped_store):
     assert list(lost) == list(info.group_tasks(int(np.ravel_multi_index((1, 1, 0, 0),
                                                                          info.group_grid))))
     assert not qbstore.is_complete(info.path)
-    assert store.completeness(info.path) == (len(lost), 36)
+    assert store.completeness(info.path) == (len(lost), 36, True)
 
 
 def test_verify_names_every_task_of_a_damaged_group(grouped_store):
