@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -176,10 +177,29 @@ def _info(args: argparse.Namespace) -> int:
           + (f", {record.torn} torn entries ignored" if record.torn else ""))
     size, files = bytes_on_disk(info.path)
     print(f"on disk     {_fmt_bytes(size)} in {files:,} files")
+    if getattr(args, "debug", False):
+        _placements(info.path)
     print("spec text:")
     for line in str(attrs.get("spec", "")).rstrip().splitlines():
         print(f"  {line}")
     return 0
+
+
+def _placements(path: Path) -> None:
+    """``qbfast info --debug``: where the tasks ran, per run and host (the runs' own records,
+    ``_qbfast/placement/``)."""
+    from .runner.driver import read_placements
+
+    rows = read_placements(path)
+    print(f"placement   {len(rows):,} task records" + ("" if rows else " (none kept)"))
+    seen: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        seen.setdefault((r["run"], r["host"]), []).append(r)
+    for (run, host), rs in seen.items():
+        pairs = sorted({(r["dask_threads"], r["numba_threads"]) for r in rs})
+        used = ", ".join(f"{d} x {n}" for d, n in pairs)
+        print(f"  run {run} host {host} ({rs[0]['cores']} cores): {len(rs):,} tasks on "
+              f"{len({r['worker'] for r in rs})} workers; Dask x Numba threads: {used}")
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -300,7 +320,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv``; return the exit status (0 done, 1 a failed run or an
     unexpected error, 2 a user or environment error, 130 interrupted)."""
-    from .runner.cluster import ClusterError
+    from .runner.cluster import ClusterError, ClusterLost
     from .runner.spec import SpecError
 
     args = _parser().parse_args(argv)
@@ -323,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if debug:
             raise
+        if isinstance(e, ClusterLost):  # mid-run: the store is resumable
+            command = shlex.join(["qbfast", *(sys.argv[1:] if argv is None else argv)])
+            print(f"qbfast: error: {_first_line(e)}: resume with `{command}`", file=sys.stderr)
+            return 2
         if isinstance(e, (_UserError, SpecError, StoreError, ClusterError)):
             print(f"qbfast: error: {_first_line(e)}", file=sys.stderr)
             return 2

@@ -48,6 +48,11 @@ class ClusterError(ConnectionError):
     ``distributed.Client`` it replaces."""
 
 
+class ClusterLost(ClusterError):
+    """During a run: no scheduler, or no worker, for ``--timeout`` seconds. The store is
+    resumable; the command line adds the command that resumes it."""
+
+
 def check_address(address: object) -> str:
     """A scheduler address, checked syntactically; returns it with ``tcp://`` added to a bare
     ``host:port``. Raises ClusterError (one line naming ``--scheduler`` and the allowed forms)."""
@@ -217,6 +222,7 @@ def connect(client: Any = None, scheduler: str | None = None, n_workers: int | N
 __all__ = [
     "DEFAULT_TIMEOUT",
     "ClusterError",
+    "ClusterLost",
     "available_cores",
     "check_address",
     "connect",

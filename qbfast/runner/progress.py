@@ -41,6 +41,15 @@ class Progress:
         self._log_start: float | None = None
         self._log_initial = 0
         self._last = -float("inf")
+        self._made = self._tick = time.perf_counter()
+
+    def tick(self, every: float = 10.0) -> None:
+        """Before the first task finishes: the seconds since the bar was made, at most every
+        ``every`` seconds (so that start-up is never silent for longer)."""
+        now = time.perf_counter()
+        if now - self._tick >= every:
+            self._tick = now
+            self.say(f"qbfast: {now - self._made:.0f} s, waiting for the first task to finish")
 
     def say(self, line: str) -> None:
         if self.stream is not None:
