@@ -184,10 +184,18 @@ def connect(client: Any = None, scheduler: str | None = None, n_workers: int | N
                                f"(--timeout): "
                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
                                ) from None
-        with c:
-            _wait_for_workers(c, 1, seconds, f"the scheduler at {address}", progress,
-                              f"start one with `dask worker {address}`")
-            yield c
+        # a lost scheduler is reported by the run, in one line (ClusterLost); the client's
+        # own "Failed to reconnect to scheduler" ERROR line would be a second one
+        log = logging.getLogger("distributed.client")
+        level = log.level
+        log.setLevel(logging.CRITICAL)
+        try:
+            with c:
+                _wait_for_workers(c, 1, seconds, f"the scheduler at {address}", progress,
+                                  f"start one with `dask worker {address}`")
+                yield c
+        finally:
+            log.setLevel(level)
         return
     k = threads_per_worker or 1
     n = n_workers or max(1, available_cores() // k)

@@ -77,6 +77,8 @@ class RunReport:
     workers: int = 0
     numba_threads: int = 0  # the fewest Numba threads a task of the run used
     repaired: int = 0
+    resubmitted: int = 0  # tasks submitted again after their worker (or scheduler) left
+    churn: str = ""  # why the first of them was
 
     @property
     def points_per_s(self) -> float:
@@ -443,6 +445,9 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
                            f"{CHURN_RESUBMITS + 1} times ({why}); the store is resumable: run "
                            f"the same command again")
         again.append(what)
+        if not report.resubmitted:
+            report.churn = why
+        report.resubmitted += 1
 
     first = None
     submitted = time.perf_counter()
@@ -529,6 +534,9 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             # a worker left before it recorded its last tasks: they are missing from the
             # record, and the next round computes them again
         report.compute_s += time.perf_counter() - submitted
+        if report.resubmitted:
+            bar.say(f"qbfast: {report.resubmitted} tasks submitted again after their worker "
+                    f"left (first: {report.churn})")
     finally:
         placements.close()
         bar.close()
