@@ -139,7 +139,10 @@ def test_a_worker_that_joins_mid_run_is_used_without_oversubscribing(procs, spec
     assert qbstore.n_recorded(path) < N_TASKS, "the run ended before the join"
     procs.worker("second")
     rc = _finish(proc)
-    assert rc == 0, (tmp_path / "cli.log").read_text()
+    text = (tmp_path / "cli.log").read_text()
+    assert rc == 0, text
+    assert "qbfast: compiling the kernels once on the workers, about a minute; cached for " \
+           "later runs\n" in text
     assert qbstore.data_files(path) == qbstore.data_files(reference)
     rows = read_placements(path)
     workers = {r["worker"] for r in rows}
