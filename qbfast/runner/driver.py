@@ -26,7 +26,7 @@ from .. import store as _store
 from ..params import TIME
 from ..store import StoreError, StoreInfo, StoreLayout, VariableLayout
 from ..store.layout import PLACEMENT
-from .cluster import DEFAULT_TIMEOUT, ClusterLost, _seconds, connect
+from .cluster import DEFAULT_TIMEOUT, ClusterLost, Jobqueue, _seconds, connect
 from .spec import Spec, load_spec
 from .tasks import (
     TaskContext,
@@ -177,7 +177,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             threads_per_worker: int | None = None, overwrite: bool = False,
             progress: IO[str] | None = None, connect_timeout: float | str = DEFAULT_TIMEOUT,
             force: bool = False, durable: bool = True, repair: tuple[int, ...] = (),
-            dashboard: bool = False) -> RunReport:
+            dashboard: bool = False, jobqueue: Jobqueue | None = None) -> RunReport:
     """Run (or resume) a sweep into ``store`` and report what was done.
 
     ``client``: a ``distributed.Client`` to use; else ``scheduler`` (an address such as
@@ -188,6 +188,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
     is the store created, removed (``overwrite``) or resumed; a complete store starts nothing.
     ``repair``: task numbers to recompute (found damaged by ``qbfast verify``).
     ``durable``: fsync chunk files and journal entries (off only in benchmarks of the disk).
+    ``jobqueue``: a dask-jobqueue cluster of batch jobs instead (:class:`Jobqueue`).
     """
     start = time.perf_counter()
     if not isinstance(spec, Spec):
@@ -225,7 +226,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                                 if state is not None else 0)
             need = raw_bytes(spec) * CODEC_RATIO.get(spec_codec(spec), 1.0)
             where = (f"scheduler {scheduler}" if scheduler else "the given client" if client
-                     else "a local cluster")
+                     else f"a {jobqueue.kind} cluster" if jobqueue else "a local cluster")
             print(f"qbfast: {spec.n_evaluations:,} points in {n_tasks:,} tasks ({to_run:,} to "
                   f"run), about {_fmt_bytes(need)} on disk; starting on {where}",
                   file=progress, flush=True)
@@ -233,7 +234,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                 for warning in spec.plan().warnings:
                     print(f"qbfast: warning: {warning}", file=progress, flush=True)
         with connect(client, scheduler, n_workers, threads_per_worker, connect_timeout,
-                     progress, dashboard=dashboard) as c:
+                     progress, dashboard=dashboard, jobqueue=jobqueue) as c:
             if exists and overwrite:
                 _store.remove(path)
             if state is None:
