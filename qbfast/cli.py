@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from typing import Any
@@ -76,6 +77,30 @@ def _check_run_options(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise _UserError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {value}")
+    jobqueue_options = ("cores", "processes", "memory", "walltime", "account", "queue",
+                        "jobs", "adapt_max")
+    given = [f"--{n.replace('_', '-')}" for n in jobqueue_options
+             if getattr(args, n) is not None]
+    if args.cluster is None and given:
+        raise _UserError(f"{given[0]}: an option of --cluster (batch jobs); add --cluster "
+                         f"slurm, pbs or local")
+    if args.cluster is not None:
+        if args.scheduler is not None or args.workers is not None:
+            raise _UserError("--cluster starts its own workers; it cannot be combined with "
+                             "--scheduler or --workers")
+        if args.jobs is not None and args.adapt_max is not None:
+            raise _UserError("--jobs (fixed) and --adapt-max (adaptive): choose one")
+        for name in ("cores", "processes", "jobs", "adapt_max"):
+            value = getattr(args, name)
+            if value is not None and value < 1:
+                raise _UserError(f"--{name.replace('_', '-')}: expected an integer >= 1, got "
+                                 f"{value}")
+        from .runner.cluster import Jobqueue, lifetime_margin, walltime_seconds
+
+        if args.walltime is not None:
+            lifetime_margin(walltime_seconds(args.walltime))
+        args.jobqueue = Jobqueue(args.cluster, **{n: getattr(args, n)
+                                                  for n in jobqueue_options})
     if not math.isfinite(args.timeout) or args.timeout <= 0:
         raise _UserError(f"--timeout: expected a number of seconds > 0, got {args.timeout:g}")
     if args.scheduler is not None:
@@ -107,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     report = execute(spec, args.store, scheduler=args.scheduler, n_workers=args.workers,
                      threads_per_worker=args.threads_per_worker, overwrite=args.overwrite,
                      progress=sys.stderr, connect_timeout=args.timeout, force=args.force,
-                     dashboard=args.dashboard)
+                     dashboard=args.dashboard, jobqueue=getattr(args, "jobqueue", None))
     if report.status == "complete":
         print(f"qbfast: {report.store} is already complete ({report.tasks_total} tasks, every "
               f"chunk file present); nothing to do (--overwrite recomputes it)")
@@ -175,10 +200,29 @@ def _info(args: argparse.Namespace) -> int:
           + (f", {record.torn} torn entries ignored" if record.torn else ""))
     size, files = bytes_on_disk(info.path)
     print(f"on disk     {_fmt_bytes(size)} in {files:,} files")
+    if getattr(args, "debug", False):
+        _placements(info.path)
     print("spec text:")
     for line in str(attrs.get("spec", "")).rstrip().splitlines():
         print(f"  {line}")
     return 0
+
+
+def _placements(path: Path) -> None:
+    """``qbfast info --debug``: where the tasks ran, per run and host (the runs' own records,
+    ``_qbfast/placement/``)."""
+    from .runner.driver import read_placements
+
+    rows = read_placements(path)
+    print(f"placement   {len(rows):,} task records" + ("" if rows else " (none kept)"))
+    seen: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        seen.setdefault((r["run"], r["host"]), []).append(r)
+    for (run, host), rs in seen.items():
+        pairs = sorted({(r["dask_threads"], r["numba_threads"]) for r in rs})
+        used = ", ".join(f"{d} x {n}" for d, n in pairs)
+        print(f"  run {run} host {host} ({rs[0]['cores']} cores): {len(rs):,} tasks on "
+              f"{len({r['worker'] for r in rs})} workers; Dask x Numba threads: {used}")
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -228,7 +272,7 @@ _DEBUG_HELP = "show the traceback of an error instead of one line"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .runner.cluster import DEFAULT_TIMEOUT
+    from .runner.cluster import DEFAULT_TIMEOUT, JOBQUEUE_KINDS
 
     parser = argparse.ArgumentParser(prog="qbfast", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
@@ -253,6 +297,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dashboard", action="store_true",
                      help="local cluster: start the Dask dashboard (needs bokeh) and print "
                           "its address")
+    jq = run.add_argument_group(
+        "batch jobs (dask-jobqueue: pip install 'qbfast[cluster]')",
+        "run on workers started as batch jobs; the options are dask-jobqueue's own")
+    jq.add_argument("--cluster", choices=sorted(JOBQUEUE_KINDS),
+                    help="the batch system (local: the jobs run here, for a trial)")
+    jq.add_argument("--cores", type=int, metavar="N", help="cores per job")
+    jq.add_argument("--processes", type=int, metavar="N", help="worker processes per job")
+    jq.add_argument("--memory", metavar="SIZE", help="memory per job, e.g. 16GB")
+    jq.add_argument("--walltime", metavar="HH:MM:SS",
+                    help="walltime per job; workers leave before it, staggered, and their "
+                         "jobs are replaced (with --adapt-max)")
+    jq.add_argument("--account", help="the account jobs are charged to")
+    jq.add_argument("--queue", help="the queue (partition) of the jobs")
+    jq.add_argument("--jobs", type=int, metavar="N", help="a fixed number of jobs")
+    jq.add_argument("--adapt-max", type=int, metavar="N",
+                    help="adaptive: at most N jobs, started again as workers leave")
     run.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                      help="the longest wait for each of: connecting to --scheduler (with its "
                           "handshake), starting a local cluster, workers to join "
@@ -305,7 +365,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv``; return the exit status (0 done, 1 a failed run or an
     unexpected error, 2 a user or environment error, 130 interrupted)."""
-    from .runner.cluster import ClusterError
+    from .runner.cluster import ClusterError, ClusterLost
     from .runner.spec import SpecError
 
     args = _parser().parse_args(argv)
@@ -328,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if debug:
             raise
+        if isinstance(e, ClusterLost):  # mid-run: the store is resumable
+            command = shlex.join(["qbfast", *(sys.argv[1:] if argv is None else argv)])
+            print(f"qbfast: error: {_first_line(e)}: resume with `{command}`", file=sys.stderr)
+            return 2
         if isinstance(e, (_UserError, SpecError, StoreError, ClusterError)):
             print(f"qbfast: error: {_first_line(e)}", file=sys.stderr)
             return 2

@@ -30,6 +30,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 #: Seconds allowed to each of: connecting (with the handshake), starting a local cluster and
@@ -46,6 +47,11 @@ class ClusterError(ConnectionError):
     """The cluster could not be reached (a bad address, no answer, no handshake) or has no
     workers; the message is one line. A ConnectionError, hence an OSError, as the errors of
     ``distributed.Client`` it replaces."""
+
+
+class ClusterLost(ClusterError):
+    """During a run: no scheduler, or no worker, for ``--timeout`` seconds. The store is
+    resumable; the command line adds the command that resumes it."""
 
 
 def check_address(address: object) -> str:
@@ -151,10 +157,112 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+#: ``--cluster`` kinds: dask-jobqueue's cluster classes (``local``: its LocalCluster, which
+#: runs the jobs as local processes with the same machinery: for tests and trials).
+JOBQUEUE_KINDS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "local": "LocalCluster"}
+
+
+@dataclass(frozen=True)
+class Jobqueue:
+    """A dask-jobqueue cluster of batch jobs, named after dask-jobqueue's own options
+    (``cores``, ``processes``, ``memory`` per job; ``walltime``, ``account``, ``queue``);
+    ``jobs`` fixed jobs, or ``adapt_max`` jobs at most with ``cluster.adapt``. Workers leave
+    before the walltime (``--lifetime`` = walltime - :func:`lifetime_margin`, staggered) and
+    adaptive scaling starts the jobs that replace them."""
+
+    kind: str
+    cores: int | None = None
+    processes: int | None = None
+    memory: str | None = None
+    walltime: str | None = None
+    account: str | None = None
+    queue: str | None = None
+    jobs: int | None = None
+    adapt_max: int | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {k: v for k, v in (
+            ("cores", self.cores), ("processes", self.processes), ("memory", self.memory),
+            ("walltime", self.walltime), ("account", self.account), ("queue", self.queue))
+            if v is not None}
+        if self.walltime is not None:
+            lifetime, stagger = lifetime_margin(walltime_seconds(self.walltime))
+            kw["worker_extra_args"] = ["--lifetime", f"{lifetime:.0f}s", "--lifetime-stagger",
+                                       f"{stagger:.0f}s"]
+        return kw
+
+
+def walltime_seconds(walltime: str) -> float:
+    """A batch walltime (``HH:MM:SS``, ``MM:SS``, or a Dask duration such as ``"2h"``) in
+    seconds; one ClusterError line naming ``--walltime`` otherwise."""
+    parts = walltime.split(":")
+    try:
+        if len(parts) in (2, 3) and all(p.isdigit() for p in parts):
+            seconds = 0.0
+            for p in parts:
+                seconds = seconds * 60 + int(p)
+        else:
+            from dask.utils import parse_timedelta
+
+            seconds = float(parse_timedelta(walltime, default="m"))
+    except (ValueError, KeyError, TypeError):
+        seconds = -1
+    if not seconds > 0:
+        raise ClusterError(f"--walltime: expected HH:MM:SS, MM:SS or a duration such as 2h, "
+                           f"got {walltime!r}")
+    return seconds
+
+
+def lifetime_margin(walltime: float) -> tuple[float, float]:
+    """(worker lifetime, its stagger) for a walltime in seconds: workers leave 10 % (at least
+    1 minute, at most 10) before the walltime minus the stagger (5 % of the walltime, at most 5
+    minutes), so that they close gracefully and not all at once."""
+    margin = min(600.0, max(60.0, 0.1 * walltime))
+    stagger = min(300.0, 0.05 * walltime)
+    lifetime = walltime - margin - stagger
+    if lifetime < 60:
+        raise ClusterError(f"--walltime {walltime:g} s: too short for a worker to start, work "
+                           f"and leave before it ({margin:g} s margin, {stagger:g} s "
+                           f"stagger); use at least 3 minutes")
+    return lifetime, stagger
+
+
+def jobqueue_cluster(options: Jobqueue, timeout: float) -> Any:
+    """The dask-jobqueue cluster of ``options``, scaled (``jobs``) or adaptive
+    (``adapt_max``); one ClusterError line when dask-jobqueue is missing or rejects them."""
+    import importlib
+
+    try:
+        importlib.import_module("dask_jobqueue")
+    except ImportError:
+        raise ClusterError(f"--cluster {options.kind}: needs dask-jobqueue: pip install "
+                           f"'qbfast[cluster]'") from None
+    if options.kind not in JOBQUEUE_KINDS:
+        raise ClusterError(f"--cluster: unknown kind {options.kind!r}; allowed: "
+                           f"{', '.join(JOBQUEUE_KINDS)}")
+    module = "dask_jobqueue.local" if options.kind == "local" else "dask_jobqueue"
+    cls = getattr(importlib.import_module(module), JOBQUEUE_KINDS[options.kind])
+    kw = options.kwargs()
+    if options.kind == "local":  # no batch system: no account, queue or walltime
+        kw = {k: v for k, v in kw.items() if k not in ("account", "queue", "walltime")}
+    try:
+        cluster = cls(**kw)
+    except (ValueError, TypeError) as e:  # dask-jobqueue's own checks of its options
+        raise ClusterError(f"--cluster {options.kind}: dask-jobqueue refused the options: "
+                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                           ) from None
+    if options.adapt_max is not None:
+        cluster.adapt(minimum_jobs=min(1, options.adapt_max), maximum_jobs=options.adapt_max)
+    else:
+        cluster.scale(jobs=options.jobs or 1)
+    return cluster
+
+
 @contextlib.contextmanager
 def connect(client: Any = None, scheduler: str | None = None, n_workers: int | None = None,
             threads_per_worker: int | None = None, timeout: float | str = DEFAULT_TIMEOUT,
-            progress: IO[str] | None = None, dashboard: bool = False) -> Iterator[Any]:
+            progress: IO[str] | None = None, dashboard: bool = False,
+            jobqueue: Jobqueue | None = None) -> Iterator[Any]:
     """The ``distributed.Client`` to use: ``client`` itself; else one connected to
     ``scheduler`` (closed on exit); else one of a new ``LocalCluster`` of ``n_workers``
     processes (default: one per core // threads) with ``threads_per_worker`` threads (default
@@ -179,9 +287,29 @@ def connect(client: Any = None, scheduler: str | None = None, n_workers: int | N
                                f"(--timeout): "
                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
                                ) from None
-        with c:
-            _wait_for_workers(c, 1, seconds, f"the scheduler at {address}", progress,
-                              f"start one with `dask worker {address}`")
+        # a lost scheduler is reported by the run, in one line (ClusterLost); the client's
+        # own "Failed to reconnect to scheduler" ERROR line would be a second one
+        log = logging.getLogger("distributed.client")
+        level = log.level
+        log.setLevel(logging.CRITICAL)
+        try:
+            with c:
+                _wait_for_workers(c, 1, seconds, f"the scheduler at {address}", progress,
+                                  f"start one with `dask worker {address}`")
+                yield c
+        finally:
+            log.setLevel(level)
+        return
+    if jobqueue is not None:
+        cluster = jobqueue_cluster(jobqueue, seconds)
+        with cluster, Client(cluster, timeout=seconds) as c:
+            _say(progress, f"dask-jobqueue {JOBQUEUE_KINDS[jobqueue.kind]}: "
+                           + (f"adaptive, at most {jobqueue.adapt_max} jobs"
+                              if jobqueue.adapt_max is not None
+                              else f"{jobqueue.jobs or 1} jobs"))
+            _wait_for_workers(c, 1, seconds, f"the {jobqueue.kind} cluster", progress,
+                              "are its jobs still queued? see the batch system's queue, or "
+                              "a longer --timeout")
             yield c
         return
     k = threads_per_worker or 1
@@ -216,7 +344,10 @@ def connect(client: Any = None, scheduler: str | None = None, n_workers: int | N
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "JOBQUEUE_KINDS",
+    "Jobqueue",
     "ClusterError",
+    "ClusterLost",
     "available_cores",
     "check_address",
     "connect",

@@ -11,6 +11,7 @@ every task is recorded and every chunk file exists, the completion file is writt
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import sys
@@ -24,14 +25,14 @@ import numpy as np
 from .. import store as _store
 from ..params import TIME
 from ..store import StoreError, StoreInfo, StoreLayout, VariableLayout
-from .cluster import DEFAULT_TIMEOUT, connect
+from ..store.layout import PLACEMENT
+from .cluster import DEFAULT_TIMEOUT, ClusterLost, Jobqueue, _seconds, connect
 from .spec import Spec, load_spec
 from .tasks import (
     TaskContext,
     flush,
     kernels_digest,
     merge_task,
-    numba_threads_for,
     peak_metrics,
     run_task,
     warm,
@@ -43,6 +44,11 @@ RECOMPUTE_ROUNDS = 2
 #: Tasks in flight per Dask thread of the cluster: enough that a thread never waits for the
 #: scheduler, few enough that the client and the scheduler hold O(workers) futures.
 WINDOW_PER_THREAD = 3
+#: Seconds between two looks at the cluster's workers (one ``scheduler_info``) during a run.
+REFRESH_S = 2.0
+#: Times a task is submitted again after its worker left (killed, retired, or the scheduler
+#: lost) before the run gives up on it.
+CHURN_RESUBMITS = 10
 #: Expected size on disk / raw size per codec, for the free-space check before a run (measured
 #: on energy and ergotropy series with ``python -m bench.sweeps --codecs``; upper ends).
 CODEC_RATIO = {"zstd": 0.75, "blosc-lz4": 0.9, "none": 1.0}
@@ -69,8 +75,10 @@ class RunReport:
     files: int = 0
     peaks: dict[str, tuple[float, dict[str, float]]] = field(default_factory=dict)
     workers: int = 0
-    numba_threads: int = 0
+    numba_threads: int = 0  # the fewest Numba threads a task of the run used
     repaired: int = 0
+    resubmitted: int = 0  # tasks submitted again after their worker (or scheduler) left
+    churn: str = ""  # why the first of them was
 
     @property
     def points_per_s(self) -> float:
@@ -169,7 +177,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             threads_per_worker: int | None = None, overwrite: bool = False,
             progress: IO[str] | None = None, connect_timeout: float | str = DEFAULT_TIMEOUT,
             force: bool = False, durable: bool = True, repair: tuple[int, ...] = (),
-            dashboard: bool = False) -> RunReport:
+            dashboard: bool = False, jobqueue: Jobqueue | None = None) -> RunReport:
     """Run (or resume) a sweep into ``store`` and report what was done.
 
     ``client``: a ``distributed.Client`` to use; else ``scheduler`` (an address such as
@@ -180,6 +188,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
     is the store created, removed (``overwrite``) or resumed; a complete store starts nothing.
     ``repair``: task numbers to recompute (found damaged by ``qbfast verify``).
     ``durable``: fsync chunk files and journal entries (off only in benchmarks of the disk).
+    ``jobqueue``: a dask-jobqueue cluster of batch jobs instead (:class:`Jobqueue`).
     """
     start = time.perf_counter()
     if not isinstance(spec, Spec):
@@ -217,7 +226,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                                 if state is not None else 0)
             need = raw_bytes(spec) * CODEC_RATIO.get(spec_codec(spec), 1.0)
             where = (f"scheduler {scheduler}" if scheduler else "the given client" if client
-                     else "a local cluster")
+                     else f"a {jobqueue.kind} cluster" if jobqueue else "a local cluster")
             print(f"qbfast: {spec.n_evaluations:,} points in {n_tasks:,} tasks ({to_run:,} to "
                   f"run), about {_fmt_bytes(need)} on disk; starting on {where}",
                   file=progress, flush=True)
@@ -225,7 +234,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                 for warning in spec.plan().warnings:
                     print(f"qbfast: warning: {warning}", file=progress, flush=True)
         with connect(client, scheduler, n_workers, threads_per_worker, connect_timeout,
-                     progress, dashboard=dashboard) as c:
+                     progress, dashboard=dashboard, jobqueue=jobqueue) as c:
             if exists and overwrite:
                 _store.remove(path)
             if state is None:
@@ -256,15 +265,17 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                 merge = np.flatnonzero(undone)
             ctx = TaskContext(spec=spec, chunks=info.chunks, path=str(path),
                               store_id=info.store_id, generation=generation, run_id=run_id,
-                              kernels=kernels_digest(), numba_threads={}, durable=durable)
+                              kernels=kernels_digest(), durable=durable)
             if len(todo) or len(merge):
-                _distribute(ctx, todo, report, c, progress, start, info, merge)
+                _distribute(ctx, todo, report, c, progress, start, info, merge,
+                            _seconds(connect_timeout))
                 for _ in range(0 if info.grouped else RECOMPUTE_ROUNDS):
                     # tasks that finished on a worker lost before it recorded them
                     again = inspect_store(path).record.missing
                     if not len(again):
                         break
-                    _distribute(ctx, again, report, c, progress, start, info, merge[:0])
+                    _distribute(ctx, again, report, c, progress, start, info, merge[:0],
+                                _seconds(connect_timeout))
         state = inspect_store(path)
         if state.info.grouped:
             _store.record.check_staged(state.info, state.record)
@@ -301,24 +312,76 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} PB"  # pragma: no cover
 
 
+class ClusterView:
+    """The cluster as the client last saw it: Dask threads in all (of running workers: the
+    window's size) and per host (of every worker, retiring ones included: what shares a
+    host's cores). Refreshed with one ``scheduler_info`` at most every ``every`` seconds,
+    whatever the number of tasks that finish in between: O(1) per finished task."""
+
+    def __init__(self, client: Any, every: float = REFRESH_S) -> None:
+        self.client = client
+        self.every = every
+        self.at = -math.inf
+        self.threads = 0
+        self.workers = 0
+        self.host_threads: dict[str, int] = {}
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.at < self.every:
+            return
+        self.at = now
+        if getattr(self.client, "status", "running") != "running":
+            self.threads = self.workers = 0
+            return
+        try:
+            workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        except (OSError, TimeoutError, RuntimeError):  # the scheduler just went away
+            self.threads = self.workers = 0
+            return
+        from distributed.comm import get_address_host
+
+        hosts: dict[str, int] = {}
+        threads = running = 0
+        for addr, w in workers.items():
+            n = int(w.get("nthreads", 0))
+            host = str(w.get("host") or get_address_host(addr))
+            hosts[host] = hosts.get(host, 0) + n
+            if w.get("status", "running") == "running":
+                threads += n
+                running += 1
+        self.host_threads, self.threads, self.workers = hosts, threads, running
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _churn(exc: BaseException) -> bool:
+    """A task error that says its worker left, not that the task failed."""
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    return isinstance(exc, (KilledWorker, CommClosedError))
+
+
 def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: Any,
                 stream: IO[str] | None, start: float, info: StoreInfo | None = None,
-                merge: np.ndarray | None = None) -> None:
-    """Keep a window of tasks in flight, refilled as they finish, to the end. Grouped stores
-    (``merge``: the groups not merged yet): tasks go group by group, and a group's merge task
-    is submitted (first in line) as soon as its last task is staged."""
-    from dataclasses import replace
-
+                merge: np.ndarray | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Keep a window of tasks in flight, refilled as they finish, to the end. The window
+    follows the cluster's current Dask threads (:class:`ClusterView`): it grows as workers
+    join and shrinks as they leave. A task whose worker left (its future cancelled, or
+    ``KilledWorker``) is submitted again, at most :data:`CHURN_RESUBMITS` times; with no
+    worker, or no scheduler, for ``timeout`` seconds the run ends with :class:`ClusterLost`.
+    Grouped stores (``merge``: the groups not merged yet): tasks go group by group, and a
+    group's merge task is submitted (first in line) as soon as its last task is staged."""
     from distributed import as_completed
 
     from .progress import Progress
 
-    numba_threads = numba_threads_for(client)
-    workers = client.scheduler_info(n_workers=-1)["workers"]
-    report.workers = len(workers)
-    report.numba_threads = min(numba_threads.values(), default=1)
-    threads = sum(int(w["nthreads"]) for w in workers.values()) or 1
-    ctx = replace(ctx, numba_threads=numba_threads)
+    view = ClusterView(client)
+    view.refresh(force=True)
+    report.workers = max(report.workers, view.workers)
     spec = ctx.spec
     total = spec.n_evaluations
     todo_points = int(sum(ctx.evaluations(int(t)) for t in todo)) if len(todo) < 1 << 16 \
@@ -327,18 +390,13 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
                    total - todo_points, stream)
     per_task = total / max(1, report.tasks_total)
     bar.say(f"qbfast: {len(todo):,} tasks to run (about {per_task:,.0f} points each) on "
-            f"{report.workers} workers x "
-            f"{threads // max(1, report.workers)} threads x {report.numba_threads} numba "
-            f"threads, {WINDOW_PER_THREAD * threads} tasks in flight")
-    try:
-        client.run(warm, ctx)
-    except Exception as e:  # e.g. a worker without qbfast, or another version of it
-        raise RunError(f"the workers cannot run qbfast kernels ({type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''}); install the same qbfast "
-                       f"in the workers' environment") from e
+            f"{view.workers} workers, {view.threads} Dask threads (tasks in flight: "
+            f"{WINDOW_PER_THREAD} per Dask thread, following the workers that join and leave)")
+    bar.say("qbfast: compiling the kernels once on the workers, about a minute; cached for "
+            "later runs")
+    _warm(client, ctx, bar)
     # the context travels with every task (a few kB): a task never depends on data held by
     # one worker, so the run survives the loss of every worker it started with
-    window = max(2, WINDOW_PER_THREAD * threads)
     grouped = info is not None and info.grouped and merge is not None
     remaining: dict[int, int] = {}
     ready: list[int] = []
@@ -352,74 +410,195 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
         ready = [g for g in remaining if remaining[g] == 0]
         group_of = dict(zip(todo.tolist(), info.group_of(todo).tolist()))
     pending = iter(todo.tolist())
-    futures = as_completed(with_results=True)
-    in_flight: set[Any] = set()
-    merges: dict[Any, int] = {}
+    again: list[tuple[str, int]] = []  # ("task" | "merge", number) whose worker left
+    futures = as_completed(with_results=True, raise_errors=False)
+    in_flight: dict[Any, tuple[str, int]] = {}
+    resubmits: dict[tuple[str, int], int] = {}
+    placements = _PlacementLog(ctx.path, ctx.run_id)
 
     def submit() -> bool:
-        if ready:
-            g = ready.pop(0)
-            fut = client.submit(merge_task, g, ctx, pure=False, retries=1,
-                                key=f"qbfast-merge-{ctx.run_id}-{g}")
-            merges[fut] = g
-            in_flight.add(fut)
-            futures.add(fut)
-            return True
-        task = next(pending, None)
-        if task is None:
-            return False
-        fut = client.submit(run_task, task, ctx, pure=False, retries=1,
-                            key=f"qbfast-task-{ctx.run_id}-{task}")
-        in_flight.add(fut)
+        if again:
+            what = again.pop(0)
+        elif ready:
+            what = ("merge", ready.pop(0))
+        else:
+            task = next(pending, None)
+            if task is None:
+                return False
+            what = ("task", int(task))
+        kind, n = what
+        attempt = resubmits.get(what, 0)
+        suffix = f"-{attempt}" if attempt else ""
+        if kind == "merge":
+            fut = client.submit(merge_task, n, ctx, pure=False, retries=1,
+                                key=f"qbfast-merge-{ctx.run_id}-{n}{suffix}")
+        else:
+            fut = client.submit(run_task, n, ctx, view.host_threads, pure=False, retries=1,
+                                key=f"qbfast-task-{ctx.run_id}-{n}{suffix}")
+        in_flight[fut] = what
         futures.add(fut)
         return True
 
-    for _ in range(window):
-        if not submit():
-            break
+    def lost(what: tuple[str, int], why: str) -> None:
+        resubmits[what] = resubmits.get(what, 0) + 1
+        if resubmits[what] > CHURN_RESUBMITS:
+            raise RunError(f"{ctx.path}: {what[0]} {what[1]} lost its worker "
+                           f"{CHURN_RESUBMITS + 1} times ({why}); the store is resumable: run "
+                           f"the same command again")
+        again.append(what)
+        if not report.resubmitted:
+            report.churn = why
+        report.resubmitted += 1
+
     first = None
     submitted = time.perf_counter()
+    waiting_since: float | None = None  # no scheduler, or no worker, since
     try:
         while True:
-            try:
-                fut, result = next(futures)
-            except StopIteration:
-                break
-            except Exception as exc:  # a task failed (its error, raised by as_completed)
-                what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                raise RunError(f"{ctx.path}: a task failed ({what}); the store is resumable:"
-                               f" run the same command again") from exc
-            in_flight.discard(fut)
-            fut.release()
-            if fut in merges:
-                merges.pop(fut)
-                submit()
+            view.refresh()
+            status = getattr(client, "status", "running")
+            if status in ("closed", "closing"):
+                raise ClusterLost(f"{ctx.path}: the scheduler went away and did not come "
+                                  f"back within {timeout:g} s (--timeout); the store is "
+                                  f"resumable")
+            if status == "running" and view.threads:
+                if waiting_since is not None:
+                    bar.say(f"qbfast: {view.workers} workers, {view.threads} Dask threads: "
+                            f"going on")
+                waiting_since = None
+                report.workers = max(report.workers, view.workers)
+                window = max(2, WINDOW_PER_THREAD * view.threads)
+                while len(in_flight) < window and submit():
+                    pass
+            else:
+                now = time.monotonic()
+                if waiting_since is None:
+                    waiting_since = now
+                    whom = "the scheduler" if status != "running" else "workers"
+                    bar.say(f"qbfast: no {'scheduler' if status != 'running' else 'worker'} "
+                            f"left: waiting up to {timeout:g} s (--timeout) for {whom}")
+                    view.refresh(force=True)
+                elif now - waiting_since > timeout:
+                    why = ("the scheduler did not come back" if status != "running"
+                           else "no worker came")
+                    raise ClusterLost(f"{ctx.path}: {why} within {timeout:g} s (--timeout);"
+                                      f" the store is resumable")
+            if not in_flight and not again and not ready:
+                break  # (pending is exhausted: submit() found nothing with threads present)
+            batch = futures.next_batch(block=False)
+            if not batch:
+                if first is None:
+                    bar.tick()
+                with futures.thread_condition:
+                    futures.thread_condition.wait(timeout=0.1)
                 continue
-            task, evaluations, _ = result
-            if grouped:
-                g = group_of[int(task)]
-                remaining[g] -= 1
-                if remaining[g] == 0:
-                    ready.append(g)
-                    submit()  # the merge, beside the task that replaces this one
-            if first is None:
-                first = time.perf_counter()
-                report.first_task_s = first - start
-            report.tasks_computed += 1
-            report.evaluations += evaluations
-            bar.update(1, evaluations)
-            submit()
+            for fut, result in batch:
+                what = in_flight.pop(fut, None)
+                if what is None:
+                    continue
+                status = fut.status
+                if status == "error":
+                    exc = result[1] if isinstance(result, tuple) else result
+                    fut.release()
+                    if _churn(exc):
+                        lost(what, _one_line(exc))
+                        continue
+                    raise RunError(f"{ctx.path}: a task failed ({_one_line(exc)}); the store "
+                                   f"is resumable: run the same command again") from exc
+                if status != "finished":  # cancelled: the scheduler's connection was lost
+                    lost(what, f"its future was {status}")
+                    continue
+                fut.release()
+                if what[0] == "merge":
+                    continue
+                task, evaluations, _, placement = result
+                placements.add(task, placement)
+                report.numba_threads = (min(report.numba_threads, placement.numba_threads)
+                                        if report.numba_threads else placement.numba_threads)
+                if grouped:
+                    g = group_of[int(task)]
+                    remaining[g] -= 1
+                    if remaining[g] == 0:
+                        ready.append(g)
+                if first is None:
+                    first = time.perf_counter()
+                    report.first_task_s = first - start
+                report.tasks_computed += 1
+                report.evaluations += evaluations
+                bar.update(1, evaluations)
         try:  # the last tasks' chunk files are flushed and recorded by the workers
             client.run(flush, ctx.run_id)
         except Exception as exc:
-            what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            raise RunError(f"{ctx.path}: a task failed ({what}); the store is resumable: "
-                           f"run the same command again") from exc
+            if not _churn(exc) and not isinstance(exc, (TimeoutError, KeyError)):
+                raise RunError(f"{ctx.path}: a task failed ({_one_line(exc)}); the store is "
+                               f"resumable: run the same command again") from exc
+            # a worker left before it recorded its last tasks: they are missing from the
+            # record, and the next round computes them again
         report.compute_s += time.perf_counter() - submitted
+        if report.resubmitted:
+            bar.say(f"qbfast: {report.resubmitted} tasks submitted again after their worker "
+                    f"left (first: {report.churn})")
     finally:
+        placements.close()
         bar.close()
-        if in_flight:
+        if in_flight and getattr(client, "status", "") == "running":
             client.cancel(list(in_flight))
+
+
+def _warm(client: Any, ctx: TaskContext, bar: Any) -> None:
+    """Compile (or load) the kernels on the workers present, saying the elapsed time at
+    least every 10 s."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        job = pool.submit(client.run, warm, ctx)
+        while True:
+            try:
+                job.result(timeout=0.5)
+                return
+            except concurrent.futures.TimeoutError:
+                bar.tick()
+            except Exception as e:  # e.g. a worker without qbfast, or another version of it
+                if _churn(e) or getattr(client, "status", "running") != "running":
+                    return  # a worker left while compiling: the tasks compile on the others
+                raise RunError(f"the workers cannot run qbfast kernels ({_one_line(e)}); "
+                               f"install the same qbfast in the workers' environment") from e
+
+
+class _PlacementLog:
+    """Where each finished task ran (:class:`qbfast.runner.tasks.Placement`), one JSON line
+    per task in ``_qbfast/placement/<run id>.jsonl``; written by the client, buffered."""
+
+    def __init__(self, path: str, run_id: str) -> None:
+        self.file = Path(path) / _store.META / PLACEMENT / f"{run_id}.jsonl"
+        self._out: IO[str] | None = None
+
+    def add(self, task: int, placement: Any) -> None:
+        if self._out is None:
+            self.file.parent.mkdir(exist_ok=True)
+            self._out = open(self.file, "a", encoding="utf-8")
+        self._out.write(json.dumps({"task": int(task), **placement._asdict()}) + "\n")
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+
+def read_placements(path: str | Path) -> list[dict[str, Any]]:
+    """Every task record of ``_qbfast/placement/`` (all runs of the store), in file order;
+    a torn last line (a client killed mid-write) is skipped."""
+    rows: list[dict[str, Any]] = []
+    directory = Path(path) / _store.META / PLACEMENT
+    if not directory.is_dir():
+        return rows
+    for f in sorted(directory.glob("*.jsonl")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append({"run": f.stem, **json.loads(line)})
+            except ValueError:
+                continue
+    return rows
 
 
 def _points_of(ctx: TaskContext, tasks: np.ndarray) -> int:

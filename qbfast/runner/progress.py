@@ -8,11 +8,24 @@ the work already done (a resumed store, and that first task) as its initial coun
 
 from __future__ import annotations
 
+import os
 import time
 from typing import IO, Any
 
 BAR = ("{percentage:3.0f}%|{bar:24}| {n_fmt}/{total_fmt} points [{elapsed}<{remaining}, "
        "{rate_fmt}]{postfix}")
+
+
+#: The bar's width on a terminal that reports no width (0 columns).
+DEFAULT_COLUMNS = 80
+
+
+def _columns(stream: Any) -> int:
+    """The width the terminal of ``stream`` reports (0: none reported, or not a terminal)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def format_duration(seconds: float) -> str:
@@ -41,6 +54,15 @@ class Progress:
         self._log_start: float | None = None
         self._log_initial = 0
         self._last = -float("inf")
+        self._made = self._tick = time.perf_counter()
+
+    def tick(self, every: float = 10.0) -> None:
+        """Before the first task finishes: the seconds since the bar was made, at most every
+        ``every`` seconds (so that start-up is never silent for longer)."""
+        now = time.perf_counter()
+        if now - self._tick >= every:
+            self._tick = now
+            self.say(f"qbfast: {now - self._made:.0f} s, waiting for the first task to finish")
 
     def say(self, line: str) -> None:
         if self.stream is not None:
@@ -62,9 +84,12 @@ class Progress:
         if self.bar is None:
             from tqdm import tqdm
 
+            # a terminal that reports 0 columns (a bare pty): tqdm would draw nothing at all
+            columns = _columns(self.stream)
             self.bar = tqdm(total=self.total_points, initial=self.done_points, unit="pt",
                             unit_scale=True, file=self.stream, mininterval=self.every,
-                            miniters=1, smoothing=0, dynamic_ncols=True, bar_format=BAR)
+                            miniters=1, smoothing=0, dynamic_ncols=columns > 0,
+                            ncols=None if columns > 0 else DEFAULT_COLUMNS, bar_format=BAR)
             self.bar.set_postfix_str(self._tasks(), refresh=True)
             return
         self.bar.set_postfix_str(self._tasks(), refresh=False)

@@ -4,8 +4,11 @@ entry). A task receives its task number and the run's :class:`TaskContext` (scat
 every worker), never data; it returns a few numbers.
 
 With [reduce] alone a task computes and reduces its block in one Numba call
-(:func:`qbfast.reduce.reduce_grid`). Workers run Numba with ``numba_threads`` threads per Dask
-thread, so that Dask threads x Numba threads does not exceed the cores of a host.
+(:func:`qbfast.reduce.reduce_grid`). A task chooses its Numba threads when it runs, on its
+worker (:func:`task_numba_threads`): the host's cores // the Dask threads of every worker on
+that host (as the client last saw the cluster, sent with the submission), at least 1, so that
+Dask threads x Numba threads never exceeds a host's cores; it returns what it used
+(:class:`Placement`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -49,7 +52,8 @@ def peak_metrics(spec: Spec) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class TaskContext:
     """What every task of a run shares: the spec, the task (= chunk) shape, the store and the
-    run's identity in it, the kernel digest and the Numba threads per host."""
+    run's identity in it and the kernel digest. ``numba_threads`` is unused (Numba threads are
+    chosen per task, :func:`task_numba_threads`); kept so that older callers still build it."""
 
     spec: Spec
     chunks: tuple[int, ...]
@@ -58,7 +62,7 @@ class TaskContext:
     generation: int
     run_id: str
     kernels: str
-    numba_threads: dict[str, int]
+    numba_threads: dict[str, int] = field(default_factory=dict)
     durable: bool = True
 
     @property
@@ -233,39 +237,53 @@ def available_cores() -> int:
     return host_cores()[1]
 
 
-def numba_threads_for(client: Any) -> dict[str, int]:
-    """Numba threads per Dask thread on each host: cores // (Dask threads of all workers on
-    that host), at least 1. Tasks look up their host (see :func:`task_numba_threads`)."""
-    workers = client.scheduler_info(n_workers=-1)["workers"]
-    hosts = client.run(host_cores)
-    threads: dict[str, int] = {}
-    cores: dict[str, int] = {}
-    for addr, w in workers.items():
-        if addr in hosts:
-            host, n = hosts[addr]
-            threads[host] = threads.get(host, 0) + int(w["nthreads"])
-            cores[host] = n
-    return {h: max(1, cores[h] // threads[h]) for h in threads}
+class Placement(NamedTuple):
+    """Where a task ran and with how many threads: its worker's address, the host (the
+    scheduler's name of it: the worker's address host), the host's cores, the Dask threads of
+    every worker on that host as the task saw them, and the Numba threads it used."""
+
+    worker: str
+    host: str
+    cores: int
+    dask_threads: int
+    numba_threads: int
 
 
-def task_numba_threads(per_host: dict[str, int]) -> int:
-    """Numba threads for a task on this worker: the planned value of its host, else (a worker
-    that joined later) cores // this worker's Dask threads."""
-    host, cores = host_cores()
-    if host in per_host:
-        return per_host[host]
+def worker_host() -> tuple[str, str, int]:
+    """(this worker's address, its host, its Dask threads); outside a worker ("", hostname,
+    1)."""
     try:
         from distributed import get_worker
+        from distributed.comm import get_address_host
 
-        return max(1, cores // get_worker().state.nthreads)
-    except ValueError:  # not on a worker
-        return cores
+        w = get_worker()
+    except (ImportError, ValueError):  # not on a worker
+        return "", socket.gethostname(), 1
+    return str(w.address), str(get_address_host(w.address)), int(w.state.nthreads)
 
 
-def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
+def task_numba_threads(host_threads: dict[str, int] | None) -> Placement:
+    """The Numba threads of a task on this worker: the host's cores // the Dask threads of all
+    the workers on this host (``host_threads``: host -> Dask threads, as the client last saw
+    the cluster), at least 1. A host the client has not seen yet (a worker that has just
+    joined) counts as full: 1 Numba thread, never more than its cores. Outside a worker (and
+    with ``host_threads`` None) every core."""
+    worker, host, own = worker_host()
+    _, cores = host_cores()
+    if not worker:
+        return Placement("", host, cores, 1, cores)
+    if host_threads is None or host not in host_threads:
+        return Placement(worker, host, cores, cores, 1)
+    threads = max(own, int(host_threads[host]))
+    return Placement(worker, host, cores, threads, max(1, cores // threads))
+
+
+def run_task(task: int, ctx: TaskContext, host_threads: dict[str, int] | None = None
+             ) -> tuple[int, int, float, Placement]:
     """A Dask task: compute task ``task`` and write it into the store (chunk files, then the
     journal entry, both finished by the writer's flusher thread while the worker computes
-    its next task; :func:`flush` waits for them). Returns (task, evaluations, seconds). A
+    its next task; :func:`flush` waits for them). ``host_threads``: the Dask threads per host
+    (:func:`task_numba_threads`). Returns (task, evaluations, seconds, placement). A
     worker whose kernel code differs from the store's, or a store that was created again
     since the run was planned, is refused
     before anything is written."""
@@ -273,7 +291,8 @@ def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
     if ctx.kernels != kernels_digest():
         raise RuntimeError(f"this worker's qbfast kernels ({kernels_digest()[:12]}) differ "
                            f"from the store's ({ctx.kernels[:12]}); install the same qbfast")
-    set_numba_threads(task_numba_threads(ctx.numba_threads))
+    placement = task_numba_threads(host_threads)
+    placement = placement._replace(numba_threads=set_numba_threads(placement.numba_threads))
     writer = task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable)
     slices = ctx.slices(task)
     # the series in this thread's buffer: encoded and written to the chunk (or staging) files
@@ -288,7 +307,8 @@ def run_task(task: int, ctx: TaskContext) -> tuple[int, int, float]:
         writer.stage(task, data, peaks)
     else:
         writer.write_behind(task, data, peaks)  # recorded by the writer's flusher thread
-    return task, math.prod(s.stop - s.start for s in slices), time.perf_counter() - start
+    return (task, math.prod(s.stop - s.start for s in slices), time.perf_counter() - start,
+            placement)
 
 
 def flush(run_id: str) -> int:
@@ -317,7 +337,7 @@ def warm(ctx: TaskContext) -> int:
     are not slowed down; open the store's writer."""
     import xarray as xr
 
-    set_numba_threads(task_numba_threads(ctx.numba_threads))
+    set_numba_threads(1)  # compiling needs no threads; the tasks choose theirs
     spec = ctx.spec
     g = spec.grid
     tiny = g.subgrid(tuple(slice(0, 1) for _ in g.swept) + (slice(0, 2),))

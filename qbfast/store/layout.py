@@ -52,6 +52,10 @@ GROUPED_FORMAT = 3
 STORE_FORMATS = (STORE_FORMAT, GROUPED_FORMAT)
 #: Staging directory of grouped stores (in the bookkeeping group): one file per staged task.
 STAGING = "staging"
+#: The bookkeeping group's directory of where each task ran (one JSON-lines file per run,
+#: ``<run id>.jsonl``, written by the run's client; diagnostics, not part of the record).
+PLACEMENT = "placement"
+_PLACEMENT_NAME = re.compile(r"[0-9a-f]{12}\.jsonl")
 #: Name of the bookkeeping group.
 META = "_qbfast"
 #: Value of the ``marker`` attribute of the bookkeeping group: qbfast's own mark, written at
@@ -527,6 +531,11 @@ def foreign_files(path: Path, info: StoreInfo) -> list[str]:
                                 and (_STAGE_NAME.fullmatch(j.name)
                                      or _PARTIAL.fullmatch(j.name))):
                             foreign.append(f"{META}/{STAGING}/{j.name}")
+                elif sub.name == PLACEMENT and sub.is_dir():  # the runner's task records
+                    for j in os.scandir(sub.path):
+                        if not (j.is_file() and not j.is_symlink()
+                                and _PLACEMENT_NAME.fullmatch(j.name)):
+                            foreign.append(f"{META}/{PLACEMENT}/{j.name}")
                 elif sub.name == "journal" and sub.is_dir():
                     from .record import JOURNAL_NAME
 

@@ -332,22 +332,28 @@ def test_worker_killed_between_data_and_journal_entry(dask_cluster, spec_file, r
     assert qbstore.data_files(path) == qbstore.data_files(reference)
 
 
-def _threads_in_task(per_host):
-    import numba
+def test_numba_threads_do_not_oversubscribe_the_cores(client, spec_file, tmp_path, capsys):
+    """Every task records its host, the Dask threads on it and the Numba threads it used; the
+    fixture's cluster is 2 single-threaded workers on this host: 2 Dask threads, and Dask
+    threads x Numba threads within the host's cores."""
+    from qbfast.runner.driver import read_placements
 
-    from qbfast.runner.tasks import set_numba_threads, task_numba_threads
+    report = execute(spec_file, tmp_path / "a.zarr", client=client)
+    rows = read_placements(tmp_path / "a.zarr")
+    assert sorted(r["task"] for r in rows) == list(range(report.tasks_total))
+    cores = len(os.sched_getaffinity(0))
+    for r in rows:
+        assert r["cores"] == cores and r["dask_threads"] == 2, r
+        assert r["numba_threads"] == max(1, cores // 2), r
+        assert r["dask_threads"] * r["numba_threads"] <= max(cores, 2), r
+    assert len({r["worker"] for r in rows}) == 2
+    from qbfast.cli import main
 
-    set_numba_threads(task_numba_threads(per_host))
-    return numba.get_num_threads()
-
-
-def test_numba_threads_do_not_oversubscribe_the_cores(client):
-    from qbfast.runner.tasks import available_cores, numba_threads_for
-
-    per_host = numba_threads_for(client)
-    assert list(per_host.values()) == [max(1, available_cores() // 2)]  # 2 workers x 1 thread
-    got = client.gather(client.map(_threads_in_task, [per_host] * 4, pure=False))
-    assert got == [max(1, available_cores() // 2)] * 4
+    assert main(["info", str(tmp_path / "a.zarr"), "--debug"]) == 0
+    out = capsys.readouterr().out
+    assert f"placement   {report.tasks_total} task records" in out
+    assert f"({cores} cores): {report.tasks_total} tasks on 2 workers; Dask x Numba threads: " \
+           f"2 x {max(1, cores // 2)}\n" in out
 
 
 @pytest.mark.slow

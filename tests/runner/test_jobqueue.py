@@ -1,0 +1,108 @@
+"""``qbfast run --cluster``: workers as dask-jobqueue batch jobs. For real with
+dask-jobqueue's LocalCluster (the same machinery as SLURM and PBS, the jobs run as local
+processes); SLURM's job script as dask-jobqueue itself renders it; bad options and a missing
+dask-jobqueue in one line, rc 2, nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import qbstore
+
+from qbfast.cli import main
+from qbfast.runner.cluster import Jobqueue, lifetime_margin, walltime_seconds
+from qbfast.runner.driver import read_placements
+
+pytest.importorskip("dask_jobqueue")
+
+SPEC = """
+model = "cavity"
+metrics = ["energy", "ergotropy"]
+dtype = "float32"
+[params]
+J2 = { start = -1.0, stop = 2.0, num = 6 }
+t = { start = 0.0, stop = 5.0, num = 41 }
+[chunks]
+J2 = 1
+"""  # 6 tasks
+
+
+@pytest.mark.slow  # batch jobs as local processes
+# dask-jobqueue's LocalCluster leaves its jobs' pipes for the garbage collector
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_local_jobqueue_run_is_bit_for_bit_on_its_jobs_workers(tmp_path):
+    spec = qbstore.spec_file(tmp_path, SPEC, "jq")
+    reference = qbstore.reference_store(spec, tmp_path / "ref")
+    path = tmp_path / "s.zarr"
+    assert main(["run", str(spec), "--store", str(path), "--cluster", "local", "--cores", "1",
+                 "--processes", "1", "--memory", "1GB", "--jobs", "2", "--walltime",
+                 "00:10:00", "--timeout", "120"]) == 0
+    assert qbstore.is_complete(path)
+    assert qbstore.data_files(path) == qbstore.data_files(reference)
+    rows = read_placements(path)
+    assert sorted(r["task"] for r in rows) == list(range(6))
+    assert all(r["dask_threads"] * r["numba_threads"] <= max(r["cores"], r["dask_threads"])
+               for r in rows)
+
+
+def test_walltime_gives_a_staggered_lifetime_in_slurms_job_script():
+    """A 1 h walltime: workers leave 6 min (10 %) + up to 3 min (5 %, the stagger) before it;
+    the job script dask-jobqueue renders carries those options."""
+    from dask_jobqueue import SLURMCluster
+
+    assert walltime_seconds("01:00:00") == 3600 and walltime_seconds("90:00") == 5400
+    lifetime, stagger = lifetime_margin(3600)
+    assert (lifetime, stagger) == (3600 - 360 - 180, 180)
+    kw = Jobqueue("slurm", cores=4, memory="8GB", walltime="01:00:00", account="proj",
+                  queue="short").kwargs()
+    with SLURMCluster(**kw) as cluster:
+        script = cluster.job_script()
+    assert "#SBATCH -t 01:00:00" in script and "#SBATCH -A proj" in script
+    assert "#SBATCH -p short" in script
+    assert "--lifetime 3060s --lifetime-stagger 180s" in script
+
+
+# a cluster dask-jobqueue refuses in its constructor is half built: its __del__ warns
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.parametrize("args, fragment", [
+    (["--cluster", "local", "--cores", "1", "--jobs", "1"], "--cluster local: dask-jobqueue "
+                                                            "refused the options: You must "
+                                                            "specify how much cores and memory"),
+    (["--cluster", "slurm", "--walltime", "00:02:00"], "--walltime 120 s: too short"),
+    (["--cluster", "slurm", "--walltime", "soon"], "--walltime: expected HH:MM:SS"),
+    (["--cores", "4"], "--cores: an option of --cluster"),
+    (["--cluster", "pbs", "--jobs", "2", "--adapt-max", "4"], "choose one"),
+    (["--cluster", "pbs", "--scheduler", "tcp://127.0.0.1:8786"], "cannot be combined"),
+])
+def test_bad_jobqueue_options_one_line_rc_2_nothing_written(tmp_path, capsys, args, fragment):
+    spec = qbstore.spec_file(tmp_path, SPEC, "jq")
+    assert main(["run", str(spec), "--store", str(tmp_path / "s.zarr"), *args]) == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("qbfast: error: ") and fragment in line, err
+    assert "Traceback" not in err and not (tmp_path / "s.zarr").exists()
+
+
+@pytest.mark.slow  # a subprocess
+def test_cluster_without_dask_jobqueue_names_the_extra(tmp_path):
+    """dask-jobqueue not importable (a package of that name that fails to import, first on
+    the path, as an environment without it): one line naming the extra, rc 2."""
+    shim = tmp_path / "shim" / "dask_jobqueue"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('No module named dask_jobqueue')\n")
+    spec = qbstore.spec_file(tmp_path, SPEC, "jq")
+    r = subprocess.run([sys.executable, "-m", "qbfast", "run", str(spec), "--store",
+                        str(tmp_path / "s.zarr"), "--cluster", "slurm", "--cores", "1",
+                        "--memory", "1GB"], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                           [str(tmp_path / "shim"), *sys.path])}, check=False)
+    assert r.returncode == 2, r.stderr
+    line = qbstore.one_error_line("\n".join(ln for ln in r.stderr.splitlines()
+                                            if "error" in ln))
+    assert "needs dask-jobqueue: pip install 'qbfast[cluster]'" in line
+    assert not (tmp_path / "s.zarr").exists()
