@@ -294,15 +294,21 @@ def mp_metrics(rho, h, delta, t):
         }
 
 
+@functools.cache
+def _states(charger, params, t):
+    """The mp states at the times ``t`` (a tuple), kept: both accountings share them."""
+    return tuple(mp_state(charger, dict(params), tk) for tk in t)
+
+
 def reference(charger, params, t, accounting):
     """[{metric: float (NaN per the rules)} for each time] and the mp states."""
     out = []
     states = []
     with _ctx():
         h = battery_hamiltonian(params["Delta"], params["J1"], params["J2"], accounting)
-        for tk in t:
-            rho = mp_state(charger, params, float(tk))
-            states.append(rho)
+        kept = _states(charger, tuple(sorted(params.items())), tuple(float(tk) for tk in t))
+        for tk, rho in zip(t, kept):
+            states.append(rho.copy())
             m = mp_metrics(rho, h, params["Delta"], float(tk))
             out.append({k: (math.nan if v is None else float(v)) for k, v in m.items()})
     return out, states

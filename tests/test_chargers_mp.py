@@ -48,7 +48,8 @@ def _cases():
 
 
 CASES = _cases()
-# mp reference cost (2 cores): thermal needs (U + 1) = 92 / log1p(1/nbar) sectors (~28000 at 300)
+# mp reference cost (2 cores): thermal needs (U + 1) = 92 / log1p(1/nbar) sectors (~28000 at 300);
+# the states are computed once for both accountings (mp_reference._states)
 HEAVY = {"coherent nbar=300", "thermal nbar=30", "thermal nbar=100", "thermal nbar=300"}
 SMALL_ENERGY_CASES = {
     "resonant, singlet above gg": dict(nbar=1e-7, J1=0.1, J2=0.2, omega_g=1.0, omega_a=1.0,
