@@ -480,10 +480,11 @@ def _watch_in_flight(prefix):
 
 @pytest.mark.slow
 def test_window_of_tasks_in_flight_on_20000_tiny_tasks(client, tmp_path):
-    """Tasks of one point each (2,000 by default, QBFAST_TEST_TINY_TASKS=20000 for the
-    scale the issue names: 530 s on the shared 2-core machine): the scheduler never holds more of this run's tasks in
-    flight than the window (every transition of every task followed on the scheduler)."""
-    n_tasks = int(os.environ.get("QBFAST_TEST_TINY_TASKS", "2000"))
+    """Tasks of one point each (600 by default, 100 windows' worth; QBFAST_TEST_TINY_TASKS=20000
+    for the scale the issue names: 530 s on the shared 2-core machine): the scheduler never
+    holds more of this run's tasks in flight than the window (every transition of every task
+    followed on the scheduler)."""
+    n_tasks = int(os.environ.get("QBFAST_TEST_TINY_TASKS", "600"))
     text = f"""
 model = "cavity"
 metrics = ["energy"]
