@@ -8,7 +8,7 @@ metrics by definition in mp precision). The float64 QuTiP brute force
   for trace, Hermiticity and the empty singlet.
 - Then qbfast.sweep at 1e-9 absolute + 1e-6 relative on every metric (no propagated tolerance
   for the efficiencies), NaN exactly where the reference is NaN, on a seeded random spread:
-  nbar in {1e-7, 1e-5, 1e-3, 0.3, 3, 30, 100, 300}, both chargers, both accountings, J1 = 0,
+  nbar in {1e-7, 1e-5, 1e-3, 0.3, 3, 30, 100, 300} (thermal to 100), both chargers, both accountings, J1 = 0,
   J2 = 2, negative Delta, off-resonant omega_a, t from 0 to 50 and small t where the energy is
   ~1e-12..1e-9 (efficiency ill-conditioned).
 """
@@ -27,6 +27,9 @@ RTOL = 1e-6
 T = np.array([0.0, 1e-3, 0.3, 1.7, 6.1, 50.0])
 T_SMALL = np.array([0.0, 3e-3, 1e-2, 3e-2, 0.1, 0.3])
 NBARS = (1e-7, 1e-5, 1e-3, 0.3, 3.0, 30.0, 100.0, 300.0)
+#: thermal to nbar = 100 (~9200 sectors in mp); its reference at 300 (~28000 sectors) alone took
+#: 90-100 s of the suite on 2 cores, and the coherent charger still covers nbar = 300
+THERMAL_NBAR_MAX = 100.0
 
 
 def _cases():
@@ -34,6 +37,8 @@ def _cases():
     cases = {}
     for charger in ("coherent", "thermal"):
         for i, nbar in enumerate(NBARS):
+            if charger == "thermal" and nbar > THERMAL_NBAR_MAX:
+                continue
             p = dict(nbar=nbar, J1=float(rng.uniform(-1, 1.5)), J2=float(rng.uniform(-1.5, 2.0)),
                      omega_g=float(rng.uniform(0.2, 1.5)), omega_a=float(rng.uniform(0.3, 2.0)),
                      Delta=float(rng.uniform(0.5, 1.5)))
@@ -50,7 +55,7 @@ def _cases():
 CASES = _cases()
 # mp reference cost (2 cores): thermal needs (U + 1) = 92 / log1p(1/nbar) sectors (~28000 at 300);
 # the states are computed once for both accountings (mp_reference._states)
-HEAVY = {"coherent nbar=300", "thermal nbar=30", "thermal nbar=100", "thermal nbar=300"}
+HEAVY = {"coherent nbar=300", "thermal nbar=30", "thermal nbar=100"}
 SMALL_ENERGY_CASES = {
     "resonant, singlet above gg": dict(nbar=1e-7, J1=0.1, J2=0.2, omega_g=1.0, omega_a=1.0,
                                        Delta=1.0),
