@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -52,6 +53,9 @@ CHURN_RESUBMITS = 10
 #: Expected size on disk / raw size per codec, for the free-space check before a run (measured
 #: on energy and ergotropy series with ``python -m bench.sweeps --codecs``; upper ends).
 CODEC_RATIO = {"zstd": 0.75, "blosc-lz4": 0.9, "none": 1.0}
+#: Environment variable read by the client (fault-injection tests only): seconds to sleep after
+#: the last task, before the completion record is written (a line says so first).
+DEBUG_COMPLETE_DELAY_ENV = "QBFAST_DEBUG_COMPLETE_DELAY"
 
 
 class RunError(RuntimeError):
@@ -198,7 +202,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
     report = RunReport(store=path, spec=spec, status="created", tasks_total=spec.n_chunks)
     run_id = _store.record.new_run_id()
     notice = progress if progress is not None else sys.stderr
-    with _store.StoreLock(path, run_id, notice=notice):
+    with _store.StoreLock(path, run_id, notice=notice) as lease:
         _store.remove_stale(path)
         exists = path.exists() or path.is_symlink()
         state: StoreState | None = None
@@ -215,6 +219,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             if state.record.done.all() and not len(state.lost) and not repair:
                 # every task recorded (the run was stopped before writing the completion
                 # file): nothing to compute, no cluster needed
+                lease.check()
                 _store.write_complete(state.info, state.record)
                 _finish(report, state.info, start, state.record)
                 return report
@@ -235,6 +240,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                     print(f"qbfast: warning: {warning}", file=progress, flush=True)
         with connect(client, scheduler, n_workers, threads_per_worker, connect_timeout,
                      progress, dashboard=dashboard, jobqueue=jobqueue) as c:
+            lease.check()  # the cluster's start can be long: still ours?
             if exists and overwrite:
                 _store.remove(path)
             if state is None:
@@ -249,6 +255,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                     state = StoreState(info, _store.read_record(info), False, state.lost)
                 redo = info.tasks_of_groups(info.group_of(redo))
             if len(redo):
+                lease.check()
                 _store.clear_complete(info)
                 journal = _store.Journal(path, generation, run_id, len(info.variables),
                                          len(info.peak_metrics), durable, tag="client")
@@ -265,26 +272,44 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                 merge = np.flatnonzero(undone)
             ctx = TaskContext(spec=spec, chunks=info.chunks, path=str(path),
                               store_id=info.store_id, generation=generation, run_id=run_id,
-                              kernels=kernels_digest(), durable=durable)
+                              kernels=kernels_digest(), durable=durable,
+                              lease=str(lease.path))
             if len(todo) or len(merge):
-                _distribute(ctx, todo, report, c, progress, start, info, merge,
-                            _seconds(connect_timeout))
-                for _ in range(0 if info.grouped else RECOMPUTE_ROUNDS):
-                    # tasks that finished on a worker lost before it recorded them
-                    again = inspect_store(path).record.missing
-                    if not len(again):
-                        break
-                    _distribute(ctx, again, report, c, progress, start, info, merge[:0],
+                try:
+                    _distribute(ctx, todo, report, c, progress, start, info, merge,
                                 _seconds(connect_timeout))
+                    for _ in range(0 if info.grouped else RECOMPUTE_ROUNDS):
+                        # tasks that finished on a worker lost before it recorded them
+                        again = inspect_store(path).record.missing
+                        if not len(again):
+                            break
+                        _distribute(ctx, again, report, c, progress, start, info, merge[:0],
+                                    _seconds(connect_timeout))
+                except RunError:
+                    lease.check()  # a task that failed because the run lost its lease
+                    raise
+        _debug_complete_delay(progress)
+        lease.check()
         state = inspect_store(path)
         if state.info.grouped:
             _store.record.check_staged(state.info, state.record)
         if len(state.record.missing) or len(state.lost):
             raise RunError(f"{path}: {len(state.record.missing) + len(state.lost)} tasks are "
                            f"still missing after the run; run it again")
+        lease.check()
         _store.write_complete(state.info, state.record)
         _finish(report, state.info, start, state.record)
     return report
+
+
+def _debug_complete_delay(progress: IO[str] | None) -> None:
+    """Fault-injection tests only (:data:`DEBUG_COMPLETE_DELAY_ENV`): say so and sleep after
+    the last task, before the completion record."""
+    delay = os.environ.get(DEBUG_COMPLETE_DELAY_ENV)
+    if delay:
+        print(f"qbfast: debug: {delay} s before the completion record", file=progress or
+              sys.stderr, flush=True)
+        time.sleep(float(delay))
 
 
 def _finish(report: RunReport, info: StoreInfo, start: float,

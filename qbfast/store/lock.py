@@ -10,6 +10,14 @@ sits beside the store (not inside it), so that creation, removal and recreation 
 it is named after the store's resolved path, so a symlink to the store, ``./NAME`` or
 ``a/../NAME`` meet the same lease (a bind mount or another host's mount of the same directory
 under another path do not: see docs/store-format.md).
+
+A run that lost its lease (stopped, e.g. SIGSTOP or a suspended VM, for longer than the
+staleness, and taken over meanwhile) must write nothing more: every record it writes (the
+completion record, journal entries, merges; the client's and its workers') is preceded by
+:func:`check_lease`, which compares the lease file's run id with the run's and raises
+:class:`LeaseLostError` (one line) when they differ. Check-then-write leaves a small window
+(a takeover between the check and the write it guards, a few microseconds against a staleness
+of minutes): the check makes a lost writer stop at its next record, it is not a fence.
 """
 
 from __future__ import annotations
@@ -29,10 +37,68 @@ from .layout import StoreError
 HEARTBEAT_S = 10.0
 #: A lease whose heartbeat is older than this is stale (documented in docs/store-format.md).
 STALE_AFTER_S = 120.0
+#: Environment variable (tests only): the staleness in seconds instead of :data:`STALE_AFTER_S`;
+#: the heartbeat then comes every quarter of it (at most :data:`HEARTBEAT_S`).
+STALE_AFTER_ENV = "QBFAST_STALE_AFTER_S"
+
+
+def stale_after_s() -> float:
+    """The staleness of a lease: :data:`STALE_AFTER_S`, or the test override
+    :data:`STALE_AFTER_ENV`."""
+    value = os.environ.get(STALE_AFTER_ENV)
+    if value:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = 0.0
+        if seconds > 0:
+            return seconds
+    return STALE_AFTER_S
+
+
+def heartbeat_s() -> float:
+    """Seconds between two heartbeats: :data:`HEARTBEAT_S`, or a quarter of the staleness if
+    that is shorter."""
+    return min(HEARTBEAT_S, stale_after_s() / 4)
 
 
 class LockError(StoreError):
     """The store is held by another live run (one line naming the holder)."""
+
+
+class LeaseLostError(StoreError):
+    """This run's lease on the store was taken over (or removed): it writes nothing more."""
+
+
+def read_lease(path: str | Path) -> dict[str, Any] | None:
+    """The JSON of the lease file ``path``; None if there is none; ``{}`` if unreadable."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def check_lease(path: str | Path, run_id: str, store: str | Path) -> None:
+    """Raise :class:`LeaseLostError` unless the lease file ``path`` (of ``store``) names run
+    ``run_id``: called before every record a run writes, by its client and by its workers
+    (the lease file is the only thing they compare: a worker needs no client to ask). See the
+    module docstring for the window it leaves."""
+    doc = read_lease(path)
+    if doc is not None and doc.get("run_id") == run_id:
+        return
+    if doc is None:
+        now_held = "its lease file is gone"
+    elif doc.get("run_id"):
+        now_held = f"it is now held by {_describe(doc)}"
+    else:
+        now_held = f"its lease file {path} is unreadable"
+    raise LeaseLostError(f"{store}: run {run_id} lost its lease on the store ({now_held}; it "
+                         f"was stopped longer than the lease's {stale_after_s():g} s and taken "
+                         f"over); this run writes nothing more: check the store with `qbfast "
+                         f"verify`")
 
 
 def lock_path(store: str | Path) -> Path:
@@ -110,7 +176,7 @@ class StoreLock:
         if (doc.get("host") == self.host and isinstance(doc.get("pid"), int)
                 and not _alive(doc["pid"])):
             return True
-        return time.time() - float(doc.get("heartbeat", 0)) > STALE_AFTER_S
+        return time.time() - float(doc.get("heartbeat", 0)) > stale_after_s()
 
     def acquire(self) -> StoreLock:
         if not self.path.parent.is_dir():
@@ -145,7 +211,7 @@ class StoreLock:
         return self
 
     def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+        while not self._stop.wait(heartbeat_s()):
             doc = self._read()
             if doc is None or doc.get("run_id") != self.run_id:
                 return  # lost (taken over after a long stall): stop renewing
@@ -159,6 +225,11 @@ class StoreLock:
                     os.unlink(tmp)
                 except OSError:
                     pass
+
+    def check(self) -> None:
+        """Raise :class:`LeaseLostError` unless this run still holds the lease
+        (:func:`check_lease`)."""
+        check_lease(self.path, self.run_id, self.store)
 
     def holds(self) -> bool:
         doc = self._read()
