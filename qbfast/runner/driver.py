@@ -176,6 +176,18 @@ def inspect_store(path: str | Path, spec: Spec | None = None) -> StoreState:
     return StoreState(info, record, complete, lost)
 
 
+def tasks_to_run(info: StoreInfo, record: _store.Record, lost: np.ndarray,
+                 repair: tuple[int, ...] | np.ndarray = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(the tasks a run computes, those among them to revoke first) of a store: the tasks
+    neither recorded nor staged, plus ``lost`` (recorded, a chunk file missing) and ``repair``
+    (found damaged); in a grouped store a lost or damaged task's whole group. The one count of
+    a run: its plan line and its tasks line both say ``len`` of the first."""
+    redo = np.union1d(np.asarray(lost, dtype=np.int64), np.asarray(repair, dtype=np.int64))
+    if info.grouped:  # a group is recomputed whole
+        redo = info.tasks_of_groups(info.group_of(redo))
+    return np.union1d(record.missing, redo), redo
+
+
 def execute(spec: Spec | str | Path, store: str | Path | None = None, client: Any = None, *,
             scheduler: str | None = None, n_workers: int | None = None,
             threads_per_worker: int | None = None, overwrite: bool = False,
@@ -227,8 +239,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             _check_space(spec, path, force)
         if progress is not None:
             n_tasks = state.info.n_tasks if state is not None else spec.n_chunks
-            to_run = n_tasks - (state.record.n_done + state.record.n_staged
-                                if state is not None else 0)
+            to_run = (len(tasks_to_run(state.info, state.record, state.lost, repair)[0])
+                      if state is not None else n_tasks)
             need = raw_bytes(spec) * CODEC_RATIO.get(spec_codec(spec), 1.0)
             where = (f"scheduler {scheduler}" if scheduler else "the given client" if client
                      else f"a {jobqueue.kind} cluster" if jobqueue else "a local cluster")
@@ -249,11 +261,10 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             info = state.info
             _store.remove_partial_files(path, info)
             generation = _store.next_generation(path)
-            redo = np.union1d(state.lost, np.asarray(repair, dtype=np.int64))
-            if info.grouped:  # damaged stagings go; a group is recomputed whole
-                if _store.record.check_staged(info, state.record):
-                    state = StoreState(info, _store.read_record(info), False, state.lost)
-                redo = info.tasks_of_groups(info.group_of(redo))
+            if info.grouped and _store.record.check_staged(info, state.record):
+                # damaged stagings went: their tasks are computed again
+                state = StoreState(info, _store.read_record(info), False, state.lost)
+            todo, redo = tasks_to_run(info, state.record, state.lost, repair)
             if len(redo):
                 lease.check()
                 _store.clear_complete(info)
@@ -263,7 +274,6 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                                     _store.record.REVOKED)
                 journal.close()
                 report.repaired = len(redo)
-            todo = np.union1d(state.record.missing, redo)
             merge = np.zeros(0, dtype=np.int64)
             if info.grouped:
                 assert state.record.group_done is not None
