@@ -169,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from .runner.driver import inspect_store
     from .store import bytes_on_disk
+    from .store.record import journal_missing_line
 
     state = inspect_store(args.store)
     info, record = state.info, state.record
@@ -190,6 +191,8 @@ def _info(args: argparse.Namespace) -> int:
           f"({attrs.get('storage_dtype')})")
     if state.complete:
         status = "complete"
+    elif record.journal_missing:
+        status = "incomplete: " + journal_missing_line(info.path)
     elif len(state.lost):
         status = f"incomplete: {len(state.lost)} recorded tasks have missing chunk files"
     else:
@@ -245,6 +248,10 @@ def _verify(args: argparse.Namespace) -> int:
     print(f"qbfast: {path}: {state.record.n_done - len(bad):,} of {state.info.n_tasks:,} tasks "
           f"verified, {len(bad):,} damaged, {missing:,} not computed"
           + (f", {staged:,} staged (their groups not merged yet)" if staged else ""))
+    if state.record.journal_missing:
+        from .store.record import journal_missing_line
+
+        print(f"qbfast: {journal_missing_line(path)}")
     unrecorded = not bad and not missing and not staged and not state.complete
     if unrecorded:  # the one completeness rule (runner.driver.inspect_store)
         print(f"qbfast: {path}: every task verified, but the completion record "

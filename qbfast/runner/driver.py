@@ -260,6 +260,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                 state = inspect_store(path)
             info = state.info
             _store.remove_partial_files(path, info)
+            if _store.record.restore_journal(path):  # deleted: every task is computed again
+                _store.clear_complete(info)
             generation = _store.next_generation(path)
             if info.grouped and _store.record.check_staged(info, state.record):
                 # damaged stagings went: their tasks are computed again
