@@ -116,6 +116,23 @@ def store_layout(spec: Spec, chunks: tuple[int, ...] | None = None) -> StoreLayo
                        group=spec.group if chunks is None else ())
 
 
+#: Root attrs of a store that its spec does not determine: kept from the store itself when its
+#: files are rebuilt (:func:`existing_layout`).
+STORE_OWN_ATTRS = ("created", "kernels_digest", "qbfast_version")
+
+
+def existing_layout(info: StoreInfo, spec: Spec) -> StoreLayout:
+    """The layout an existing store was created with: :func:`store_layout` of its spec, with
+    the attrs that the spec does not determine (:data:`STORE_OWN_ATTRS`) taken from the store
+    (what ``qbfast verify`` rebuilds its metadata and coordinates from)."""
+    import dataclasses
+
+    layout = store_layout(spec, chunks=None if info.chunks == spec.chunks else info.chunks)
+    attrs = dict(layout.attrs)
+    attrs.update({k: info.attrs[k] for k in STORE_OWN_ATTRS if k in info.attrs})
+    return dataclasses.replace(layout, attrs=attrs)
+
+
 def spec_codec(spec: Spec) -> str:
     codec = getattr(spec, "codec", "auto")
     if codec == "auto":

@@ -350,15 +350,18 @@ def _json_safe(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def create(layout: StoreLayout, path: str | Path) -> str:
+def create(layout: StoreLayout, path: str | Path, store_id: str | None = None,
+           created: str | None = None) -> str:
     """Create the store at ``path`` (which must not exist): metadata, coordinates, the
     bookkeeping group and its empty journal directory; return the new store's id. Atomic: built
-    beside ``path`` and renamed into place. Cost: O(arrays), whatever the number of chunks."""
+    beside ``path`` and renamed into place. Cost: O(arrays), whatever the number of chunks.
+    ``store_id`` and ``created`` (the bookkeeping group's): a new id and now, unless given (to
+    rebuild an existing store's files for ``qbfast verify``, :mod:`.verify`)."""
     import zarr
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
-    store_id = uuid.uuid4().hex
+    store_id = store_id or uuid.uuid4().hex
     attrs = dict(_json_safe(layout.attrs))
     attrs["qbfast_store_format"] = GROUPED_FORMAT if layout.grouped else STORE_FORMAT
     try:
@@ -385,7 +388,7 @@ def create(layout: StoreLayout, path: str | Path) -> str:
                 fill_value=np.nan, compressors=compressors(layout.codec, dtype.itemsize),
                 chunk_key_encoding=CHUNK_KEY_ENCODING, dimension_names=var.dims,
                 attributes=a)
-        meta = dict(layout.meta(), store_id=store_id, created=now())
+        meta = dict(layout.meta(), store_id=store_id, created=created or now())
         zarr.create_group(tmp / META, zarr_format=3, attributes=meta)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Consolidated metadata",
