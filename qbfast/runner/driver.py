@@ -237,6 +237,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
         state: StoreState | None = None
         if exists and overwrite:
             _store.check_removable(path)
+            lease.acquire_inner()  # one writer per store, whatever path reaches it
         elif exists:
             state = inspect_store(path, spec)
             report.status = "resumed"
@@ -245,6 +246,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                 report.status = "complete"
                 _finish(report, state.info, start, state.record)
                 return report
+            lease.acquire_inner()  # before anything is written (the cluster not started)
+            state = inspect_store(path, spec)  # as it is now that no other run writes it
             if state.record.done.all() and not len(state.lost) and not repair:
                 # every task recorded (the run was stopped before writing the completion
                 # file): nothing to compute, no cluster needed
@@ -272,8 +275,10 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             lease.check()  # the cluster's start can be long: still ours?
             if exists and overwrite:
                 _store.remove(path)
+                lease.drop_inner()
             if state is None:
                 _store.create(store_layout(spec), path)
+                lease.acquire_inner()
                 state = inspect_store(path)
             info = state.info
             _store.remove_partial_files(path, info)
@@ -302,7 +307,7 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             ctx = TaskContext(spec=spec, chunks=info.chunks, path=str(path),
                               store_id=info.store_id, generation=generation, run_id=run_id,
                               kernels=kernels_digest(), durable=durable,
-                              lease=str(lease.path))
+                              lease=str(lease.inner or lease.path))
             if len(todo) or len(merge):
                 try:
                     _distribute(ctx, todo, report, c, progress, start, info, merge,

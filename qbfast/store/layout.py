@@ -77,6 +77,8 @@ BLOSC_LEVEL = 5
 
 _CHUNK_NAME = re.compile(r"c(\.\d+)*")
 _PARTIAL = re.compile(r".+\.[0-9a-f]{32}\.partial")
+#: The lease inside a store (:data:`.lock.INNER_LEASE`) and its heartbeat / takeover files.
+_LEASE_NAME = re.compile(r"lease(\.[0-9a-f]{8}\.(beat|stale))?")
 _STAGE_NAME = re.compile(r"\d+\.stage")
 
 
@@ -526,7 +528,8 @@ def foreign_files(path: Path, info: StoreInfo) -> list[str]:
                 if sub.is_symlink():
                     foreign.append(f"{META}/{sub.name}")
                 elif sub.is_file() and (sub.name in ("zarr.json", "complete.json")
-                                        or _PARTIAL.fullmatch(sub.name)):
+                                        or _PARTIAL.fullmatch(sub.name)
+                                        or _LEASE_NAME.fullmatch(sub.name)):
                     continue
                 elif sub.name == STAGING and sub.is_dir() and info.grouped:
                     for j in os.scandir(sub.path):
@@ -631,7 +634,7 @@ def _only_store_files(path: Path) -> bool:
                 return False
             if f == "zarr.json" or _PARTIAL.fullmatch(f):
                 continue
-            if rel == (META,) and f == "complete.json":
+            if rel == (META,) and (f == "complete.json" or _LEASE_NAME.fullmatch(f)):
                 continue
             if rel == (META, "journal") and JOURNAL_NAME.fullmatch(f):
                 continue
