@@ -169,6 +169,7 @@ def _run(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from .runner.driver import inspect_store
     from .store import bytes_on_disk
+    from .store.record import journal_missing_line
 
     state = inspect_store(args.store)
     info, record = state.info, state.record
@@ -190,6 +191,8 @@ def _info(args: argparse.Namespace) -> int:
           f"({attrs.get('storage_dtype')})")
     if state.complete:
         status = "complete"
+    elif record.journal_missing:
+        status = "incomplete: " + journal_missing_line(info.path)
     elif len(state.lost):
         status = f"incomplete: {len(state.lost)} recorded tasks have missing chunk files"
     else:
@@ -227,37 +230,71 @@ def _placements(path: Path) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .runner.driver import execute, inspect_store
+    from .runner.driver import execute, existing_layout, inspect_store
     from .runner.spec import parse_spec
+    from .store import StoreError, repair_files, verify, verify_files
     from .store import store_path as _store_path
-    from .store import verify
 
     path = _store_path(args.store, "STORE")
     state = inspect_store(path)
-    damage = verify(state.info, state.record)
+    attrs = state.info.attrs
+    spec = parse_spec(str(attrs["spec"]), name=str(attrs.get("spec_name", "sweep")),
+                      source=f"{path} (stored spec)")
+    if spec.hash != attrs.get("spec_hash"):
+        raise _UserError(f"{path}/zarr.json: damaged: its spec text does not match its "
+                         f"spec_hash, so its metadata cannot be rebuilt; rerun the spec into a "
+                         f"new store")
+    layout = existing_layout(state.info, spec)
+    damaged_files = verify_files(state.info, layout)
+    for f in damaged_files:
+        print(f"damaged  {f.problem}")
+    if damaged_files and args.repair:
+        n = repair_files(state.info, layout, damaged_files)
+        print(f"qbfast: {path}: {n} files rebuilt from the store's spec: "
+              + ", ".join(f.file for f in damaged_files), file=sys.stderr)
+        state = inspect_store(path)
+    try:
+        damage = verify(state.info, state.record)
+    except StoreError:  # a variable's metadata is among the damaged files
+        if not damaged_files or args.repair:
+            raise
+        print(f"qbfast: {path}: {len(damaged_files)} metadata or coordinate files damaged; "
+              f"the data chunks are verified once they are rebuilt")
+        print(f"qbfast: run `qbfast verify {path} --repair` to rebuild them", file=sys.stderr)
+        return 1
     bad = sorted({d.task for d in damage} | {int(t) for t in state.lost})
     missing = len(state.record.missing)
     for d in damage[:20]:
         print(f"damaged  {d.problem}")
     if len(damage) > 20:
         print(f"damaged  ... and {len(damage) - 20} more")
+    if state.record.torn:
+        print(f"journal  {state.record.torn} torn or damaged entries ignored (their tasks "
+              f"count as not computed)")
     staged = state.record.n_staged  # grouped stores: computed, their groups not merged yet
     print(f"qbfast: {path}: {state.record.n_done - len(bad):,} of {state.info.n_tasks:,} tasks "
           f"verified, {len(bad):,} damaged, {missing:,} not computed"
-          + (f", {staged:,} staged (their groups not merged yet)" if staged else ""))
+          + (f", {staged:,} staged (their groups not merged yet)" if staged else "")
+          + (f"; {len(damaged_files)} metadata or coordinate files damaged"
+             + (" (rebuilt)" if args.repair else "") if damaged_files else ""))
+    if state.record.journal_missing:
+        from .store.record import journal_missing_line
+
+        print(f"qbfast: {journal_missing_line(path)}")
     unrecorded = not bad and not missing and not staged and not state.complete
     if unrecorded:  # the one completeness rule (runner.driver.inspect_store)
         print(f"qbfast: {path}: every task verified, but the completion record "
               f"(_qbfast/complete.json) is missing, unreadable or another store's")
     elif not bad and not missing and not staged:
+        if damaged_files and not args.repair:
+            print(f"qbfast: run `qbfast verify {path} --repair` to rebuild them",
+                  file=sys.stderr)
+            return 1
         return 0
     if not args.repair:
         what = "write the record" if unrecorded else "recompute them"
         print(f"qbfast: run `qbfast verify {path} --repair` to {what}", file=sys.stderr)
         return 1
-    attrs = state.info.attrs
-    spec = parse_spec(str(attrs["spec"]), name=str(attrs.get("spec_name", "sweep")),
-                      source=f"{path} (stored spec)")
     _quiet_distributed()
     report = execute(spec, path, scheduler=args.scheduler, progress=sys.stderr,
                      repair=tuple(bad))

@@ -30,6 +30,11 @@ class IncompleteStoreError(ValueError):
 
 
 def _incomplete_line(path: str, missing: int, total: int, recorded: bool = True) -> str:
+    from ..store.record import journal_dir, journal_missing_line
+
+    if missing and not journal_dir(path).is_dir():
+        return (f"store {path!r}: incomplete: {journal_missing_line(path, named=False)}"
+                f" (or allow it: allow_incomplete=True, CLI --allow-incomplete)")
     if not missing and not recorded:
         return (f"store {path!r}: incomplete: every task is recorded but its completion "
                 f"record (_qbfast/complete.json) is missing, unreadable or another store's; "

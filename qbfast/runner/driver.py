@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -52,6 +53,9 @@ CHURN_RESUBMITS = 10
 #: Expected size on disk / raw size per codec, for the free-space check before a run (measured
 #: on energy and ergotropy series with ``python -m bench.sweeps --codecs``; upper ends).
 CODEC_RATIO = {"zstd": 0.75, "blosc-lz4": 0.9, "none": 1.0}
+#: Environment variable read by the client (fault-injection tests only): seconds to sleep after
+#: the last task, before the completion record is written (a line says so first).
+DEBUG_COMPLETE_DELAY_ENV = "QBFAST_DEBUG_COMPLETE_DELAY"
 
 
 class RunError(RuntimeError):
@@ -110,6 +114,23 @@ def store_layout(spec: Spec, chunks: tuple[int, ...] | None = None) -> StoreLayo
                        variables=variables, coords=coords, attrs=attrs,
                        codec=spec_codec(spec), peak_metrics=peak_metrics(spec),
                        group=spec.group if chunks is None else ())
+
+
+#: Root attrs of a store that its spec does not determine: kept from the store itself when its
+#: files are rebuilt (:func:`existing_layout`).
+STORE_OWN_ATTRS = ("created", "kernels_digest", "qbfast_version")
+
+
+def existing_layout(info: StoreInfo, spec: Spec) -> StoreLayout:
+    """The layout an existing store was created with: :func:`store_layout` of its spec, with
+    the attrs that the spec does not determine (:data:`STORE_OWN_ATTRS`) taken from the store
+    (what ``qbfast verify`` rebuilds its metadata and coordinates from)."""
+    import dataclasses
+
+    layout = store_layout(spec, chunks=None if info.chunks == spec.chunks else info.chunks)
+    attrs = dict(layout.attrs)
+    attrs.update({k: info.attrs[k] for k in STORE_OWN_ATTRS if k in info.attrs})
+    return dataclasses.replace(layout, attrs=attrs)
 
 
 def spec_codec(spec: Spec) -> str:
@@ -172,6 +193,18 @@ def inspect_store(path: str | Path, spec: Spec | None = None) -> StoreState:
     return StoreState(info, record, complete, lost)
 
 
+def tasks_to_run(info: StoreInfo, record: _store.Record, lost: np.ndarray,
+                 repair: tuple[int, ...] | np.ndarray = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(the tasks a run computes, those among them to revoke first) of a store: the tasks
+    neither recorded nor staged, plus ``lost`` (recorded, a chunk file missing) and ``repair``
+    (found damaged); in a grouped store a lost or damaged task's whole group. The one count of
+    a run: its plan line and its tasks line both say ``len`` of the first."""
+    redo = np.union1d(np.asarray(lost, dtype=np.int64), np.asarray(repair, dtype=np.int64))
+    if info.grouped:  # a group is recomputed whole
+        redo = info.tasks_of_groups(info.group_of(redo))
+    return np.union1d(record.missing, redo), redo
+
+
 def execute(spec: Spec | str | Path, store: str | Path | None = None, client: Any = None, *,
             scheduler: str | None = None, n_workers: int | None = None,
             threads_per_worker: int | None = None, overwrite: bool = False,
@@ -198,12 +231,13 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
     report = RunReport(store=path, spec=spec, status="created", tasks_total=spec.n_chunks)
     run_id = _store.record.new_run_id()
     notice = progress if progress is not None else sys.stderr
-    with _store.StoreLock(path, run_id, notice=notice):
+    with _store.StoreLock(path, run_id, notice=notice) as lease:
         _store.remove_stale(path)
         exists = path.exists() or path.is_symlink()
         state: StoreState | None = None
         if exists and overwrite:
             _store.check_removable(path)
+            lease.acquire_inner()  # one writer per store, whatever path reaches it
         elif exists:
             state = inspect_store(path, spec)
             report.status = "resumed"
@@ -212,9 +246,12 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                 report.status = "complete"
                 _finish(report, state.info, start, state.record)
                 return report
+            lease.acquire_inner()  # before anything is written (the cluster not started)
+            state = inspect_store(path, spec)  # as it is now that no other run writes it
             if state.record.done.all() and not len(state.lost) and not repair:
                 # every task recorded (the run was stopped before writing the completion
                 # file): nothing to compute, no cluster needed
+                lease.check()
                 _store.write_complete(state.info, state.record)
                 _finish(report, state.info, start, state.record)
                 return report
@@ -222,8 +259,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
             _check_space(spec, path, force)
         if progress is not None:
             n_tasks = state.info.n_tasks if state is not None else spec.n_chunks
-            to_run = n_tasks - (state.record.n_done + state.record.n_staged
-                                if state is not None else 0)
+            to_run = (len(tasks_to_run(state.info, state.record, state.lost, repair)[0])
+                      if state is not None else n_tasks)
             need = raw_bytes(spec) * CODEC_RATIO.get(spec_codec(spec), 1.0)
             where = (f"scheduler {scheduler}" if scheduler else "the given client" if client
                      else f"a {jobqueue.kind} cluster" if jobqueue else "a local cluster")
@@ -235,20 +272,25 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                     print(f"qbfast: warning: {warning}", file=progress, flush=True)
         with connect(client, scheduler, n_workers, threads_per_worker, connect_timeout,
                      progress, dashboard=dashboard, jobqueue=jobqueue) as c:
+            lease.check()  # the cluster's start can be long: still ours?
             if exists and overwrite:
                 _store.remove(path)
+                lease.drop_inner()
             if state is None:
                 _store.create(store_layout(spec), path)
+                lease.acquire_inner()
                 state = inspect_store(path)
             info = state.info
             _store.remove_partial_files(path, info)
+            if _store.record.restore_journal(path):  # deleted: every task is computed again
+                _store.clear_complete(info)
             generation = _store.next_generation(path)
-            redo = np.union1d(state.lost, np.asarray(repair, dtype=np.int64))
-            if info.grouped:  # damaged stagings go; a group is recomputed whole
-                if _store.record.check_staged(info, state.record):
-                    state = StoreState(info, _store.read_record(info), False, state.lost)
-                redo = info.tasks_of_groups(info.group_of(redo))
+            if info.grouped and _store.record.check_staged(info, state.record):
+                # damaged stagings went: their tasks are computed again
+                state = StoreState(info, _store.read_record(info), False, state.lost)
+            todo, redo = tasks_to_run(info, state.record, state.lost, repair)
             if len(redo):
+                lease.check()
                 _store.clear_complete(info)
                 journal = _store.Journal(path, generation, run_id, len(info.variables),
                                          len(info.peak_metrics), durable, tag="client")
@@ -256,7 +298,6 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                                     _store.record.REVOKED)
                 journal.close()
                 report.repaired = len(redo)
-            todo = np.union1d(state.record.missing, redo)
             merge = np.zeros(0, dtype=np.int64)
             if info.grouped:
                 assert state.record.group_done is not None
@@ -265,26 +306,44 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
                 merge = np.flatnonzero(undone)
             ctx = TaskContext(spec=spec, chunks=info.chunks, path=str(path),
                               store_id=info.store_id, generation=generation, run_id=run_id,
-                              kernels=kernels_digest(), durable=durable)
+                              kernels=kernels_digest(), durable=durable,
+                              lease=str(lease.inner or lease.path))
             if len(todo) or len(merge):
-                _distribute(ctx, todo, report, c, progress, start, info, merge,
-                            _seconds(connect_timeout))
-                for _ in range(0 if info.grouped else RECOMPUTE_ROUNDS):
-                    # tasks that finished on a worker lost before it recorded them
-                    again = inspect_store(path).record.missing
-                    if not len(again):
-                        break
-                    _distribute(ctx, again, report, c, progress, start, info, merge[:0],
+                try:
+                    _distribute(ctx, todo, report, c, progress, start, info, merge,
                                 _seconds(connect_timeout))
+                    for _ in range(0 if info.grouped else RECOMPUTE_ROUNDS):
+                        # tasks that finished on a worker lost before it recorded them
+                        again = inspect_store(path).record.missing
+                        if not len(again):
+                            break
+                        _distribute(ctx, again, report, c, progress, start, info, merge[:0],
+                                    _seconds(connect_timeout))
+                except RunError:
+                    lease.check()  # a task that failed because the run lost its lease
+                    raise
+        _debug_complete_delay(progress)
+        lease.check()
         state = inspect_store(path)
         if state.info.grouped:
             _store.record.check_staged(state.info, state.record)
         if len(state.record.missing) or len(state.lost):
             raise RunError(f"{path}: {len(state.record.missing) + len(state.lost)} tasks are "
                            f"still missing after the run; run it again")
+        lease.check()
         _store.write_complete(state.info, state.record)
         _finish(report, state.info, start, state.record)
     return report
+
+
+def _debug_complete_delay(progress: IO[str] | None) -> None:
+    """Fault-injection tests only (:data:`DEBUG_COMPLETE_DELAY_ENV`): say so and sleep after
+    the last task, before the completion record."""
+    delay = os.environ.get(DEBUG_COMPLETE_DELAY_ENV)
+    if delay:
+        print(f"qbfast: debug: {delay} s before the completion record", file=progress or
+              sys.stderr, flush=True)
+        time.sleep(float(delay))
 
 
 def _finish(report: RunReport, info: StoreInfo, start: float,

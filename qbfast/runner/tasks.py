@@ -64,6 +64,9 @@ class TaskContext:
     kernels: str
     numba_threads: dict[str, int] = field(default_factory=dict)
     durable: bool = True
+    #: the run's lease file (:class:`qbfast.store.StoreLock`), checked by the writers before
+    #: every record ("": not checked, e.g. a test writing tasks without a run)
+    lease: str = ""
 
     @property
     def chunk_grid(self) -> tuple[int, ...]:
@@ -293,7 +296,8 @@ def run_task(task: int, ctx: TaskContext, host_threads: dict[str, int] | None = 
                            f"from the store's ({ctx.kernels[:12]}); install the same qbfast")
     placement = task_numba_threads(host_threads)
     placement = placement._replace(numba_threads=set_numba_threads(placement.numba_threads))
-    writer = task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable)
+    writer = task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable,
+                         ctx.lease or None)
     slices = ctx.slices(task)
     # the series in this thread's buffer: encoded and written to the chunk (or staging) files
     # by write_behind/stage below, before they return (only the flush and renames wait)
@@ -327,7 +331,8 @@ def merge_task(group: int, ctx: TaskContext) -> tuple[int, float]:
     if ctx.kernels != kernels_digest():
         raise RuntimeError(f"this worker's qbfast kernels ({kernels_digest()[:12]}) differ "
                            f"from the store's ({ctx.kernels[:12]}); install the same qbfast")
-    writer = task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable)
+    writer = task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable,
+                         ctx.lease or None)
     writer.merge(group)
     return group, time.perf_counter() - start
 
@@ -353,5 +358,6 @@ def warm(ctx: TaskContext) -> int:
         with _kernel_lock():
             reduce_grid(tiny, spec.reduce.stats, peak_metrics(spec))
     xr.Variable("x", np.zeros(1))
-    task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable)
+    task_writer(ctx.path, ctx.store_id, ctx.generation, ctx.run_id, ctx.durable,
+                ctx.lease or None)
     return os.getpid()

@@ -35,15 +35,17 @@ from .record import (
     read_record,
     write_complete,
 )
-from .verify import Damage, verify
+from .verify import Damage, FileDamage, repair_files, verify, verify_files
 from .writer import StoreChangedError, StoreWriter, task_writer
 
 __all__ = [
-    "CODECS", "META", "STORE_FORMAT", "ChunkError", "ChunkFiles", "Damage", "Journal",
+    "CODECS", "META", "STORE_FORMAT", "ChunkError", "ChunkFiles", "Damage", "FileDamage",
+    "Journal",
     "LockError", "Record", "StoreChangedError", "StoreError", "StoreInfo", "StoreLayout",
     "StoreLock", "StoreWriter", "VariableLayout", "auto_codec", "bytes_on_disk",
     "check_removable", "clear_complete", "completeness", "create", "missing_files",
     "next_generation",
     "open_info", "read_complete", "read_record", "remove", "remove_partial_files",
-    "remove_stale", "store_path", "task_writer", "verify", "write_complete",
+    "remove_stale", "repair_files", "store_path", "task_writer", "verify", "verify_files",
+    "write_complete",
 ]

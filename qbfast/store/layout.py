@@ -77,6 +77,8 @@ BLOSC_LEVEL = 5
 
 _CHUNK_NAME = re.compile(r"c(\.\d+)*")
 _PARTIAL = re.compile(r".+\.[0-9a-f]{32}\.partial")
+#: The lease inside a store (:data:`.lock.INNER_LEASE`) and its heartbeat / takeover files.
+_LEASE_NAME = re.compile(r"lease(\.[0-9a-f]{8}\.(beat|stale))?")
 _STAGE_NAME = re.compile(r"\d+\.stage")
 
 
@@ -350,15 +352,18 @@ def _json_safe(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def create(layout: StoreLayout, path: str | Path) -> str:
+def create(layout: StoreLayout, path: str | Path, store_id: str | None = None,
+           created: str | None = None) -> str:
     """Create the store at ``path`` (which must not exist): metadata, coordinates, the
     bookkeeping group and its empty journal directory; return the new store's id. Atomic: built
-    beside ``path`` and renamed into place. Cost: O(arrays), whatever the number of chunks."""
+    beside ``path`` and renamed into place. Cost: O(arrays), whatever the number of chunks.
+    ``store_id`` and ``created`` (the bookkeeping group's): a new id and now, unless given (to
+    rebuild an existing store's files for ``qbfast verify``, :mod:`.verify`)."""
     import zarr
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.partial")
-    store_id = uuid.uuid4().hex
+    store_id = store_id or uuid.uuid4().hex
     attrs = dict(_json_safe(layout.attrs))
     attrs["qbfast_store_format"] = GROUPED_FORMAT if layout.grouped else STORE_FORMAT
     try:
@@ -385,7 +390,7 @@ def create(layout: StoreLayout, path: str | Path) -> str:
                 fill_value=np.nan, compressors=compressors(layout.codec, dtype.itemsize),
                 chunk_key_encoding=CHUNK_KEY_ENCODING, dimension_names=var.dims,
                 attributes=a)
-        meta = dict(layout.meta(), store_id=store_id, created=now())
+        meta = dict(layout.meta(), store_id=store_id, created=created or now())
         zarr.create_group(tmp / META, zarr_format=3, attributes=meta)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Consolidated metadata",
@@ -523,7 +528,8 @@ def foreign_files(path: Path, info: StoreInfo) -> list[str]:
                 if sub.is_symlink():
                     foreign.append(f"{META}/{sub.name}")
                 elif sub.is_file() and (sub.name in ("zarr.json", "complete.json")
-                                        or _PARTIAL.fullmatch(sub.name)):
+                                        or _PARTIAL.fullmatch(sub.name)
+                                        or _LEASE_NAME.fullmatch(sub.name)):
                     continue
                 elif sub.name == STAGING and sub.is_dir() and info.grouped:
                     for j in os.scandir(sub.path):
@@ -628,7 +634,7 @@ def _only_store_files(path: Path) -> bool:
                 return False
             if f == "zarr.json" or _PARTIAL.fullmatch(f):
                 continue
-            if rel == (META,) and f == "complete.json":
+            if rel == (META,) and (f == "complete.json" or _LEASE_NAME.fullmatch(f)):
                 continue
             if rel == (META, "journal") and JOURNAL_NAME.fullmatch(f):
                 continue

@@ -87,6 +87,31 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def journal_missing_line(path: str | Path, named: bool = True) -> str:
+    """What to say of a store whose journal directory was deleted (one line; ``named``: led
+    by the store's path)."""
+    lead = f"{path}: " if named else ""
+    return (f"{lead}its journal ({META}/journal, the record of which tasks are written) is "
+            f"missing, so no task counts as written; `qbfast verify {path} --repair` or the "
+            f"same `qbfast run` recomputes every task into this store and rebuilds it")
+
+
+def restore_journal(path: str | Path) -> bool:
+    """Create the journal directory of the store at ``path`` if it was deleted (durable);
+    return whether it was missing. Called by a run under the store's lease, before it writes."""
+    jdir = journal_dir(path)
+    try:
+        os.mkdir(jdir)
+    except FileExistsError:
+        return False
+    fd = os.open(jdir.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return True
+
+
 def next_generation(path: str | Path) -> int:
     """1 + the largest generation among the store's journals (1 for a new store)."""
     best = 0
@@ -181,6 +206,8 @@ class Record:
     group_done: np.ndarray | None = None  # bool (n_groups,)
     group_crc: np.ndarray | None = None   # uint32 (n_groups, n_variables)
     stage_crc: np.ndarray | None = None   # uint32 (n_tasks,)
+    #: the journal directory (``_qbfast/journal``) is gone: nothing is known to be written
+    journal_missing: bool = False
 
     def __post_init__(self) -> None:
         if self.staged is None:
@@ -220,7 +247,14 @@ def read_record(info: StoreInfo) -> Record:
     parts = []
     torn = journals = 0
     jdir = journal_dir(info.path)
-    for name in sorted(os.listdir(jdir)):
+    try:
+        names = sorted(os.listdir(jdir))
+    except FileNotFoundError:  # deleted: no task is known to be written (journal_missing)
+        names = []
+        if not info.path.is_dir():
+            raise
+    missing_dir = not jdir.is_dir()
+    for name in names:
         if not JOURNAL_NAME.fullmatch(name):
             continue
         journals += 1
@@ -242,6 +276,13 @@ def read_record(info: StoreInfo) -> Record:
         torn += int((~ok).sum())
         parts.append(entries[ok])
     entries = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    record = _read_entries(info, entries, torn, journals)
+    record.journal_missing = missing_dir
+    return record
+
+
+def _read_entries(info: StoreInfo, entries: np.ndarray, torn: int, journals: int) -> Record:
+    n, n_vars, n_peaks = info.n_tasks, len(info.variables), len(info.peak_metrics)
     if info.grouped:
         return _grouped_record(info, entries, torn, journals)
     revoked = np.zeros(n, dtype=np.int64)

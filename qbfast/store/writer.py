@@ -24,6 +24,7 @@ import numpy as np
 from . import staging
 from .chunk_files import ChunkError, ChunkFiles, StagedChunk, commit, discard
 from .layout import META, STAGING, StoreError, StoreInfo
+from .lock import check_lease
 from .record import DONE, GROUP_DONE, STAGED, Journal, read_record
 
 #: Environment variable read by the writers (fault-injection tests only): seconds to sleep
@@ -41,8 +42,11 @@ class StoreWriter:
     """Writes tasks of one run into one store (see the module docstring)."""
 
     def __init__(self, path: str | Path, store_id: str, generation: int, run_id: str,
-                 durable: bool = True) -> None:
+                 durable: bool = True, lease: str | Path | None = None) -> None:
         self.path = Path(path)
+        self.run_id = run_id
+        #: the run's lease file, checked before every record (None: not checked)
+        self.lease = None if lease is None else Path(lease)
         self.root_fd: int | None = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         self.files: list[ChunkFiles] = []
         self._cond = threading.Condition()
@@ -85,7 +89,12 @@ class StoreWriter:
               peaks: np.ndarray | None = None) -> None:
         """Write task ``task``: each variable's chunk (``data[name]``: the task's region),
         durable, then its journal entry (checksums and peaks)."""
-        self._commit(task, self._stage(task, data), peaks)
+        staged = self._stage(task, data)
+        try:
+            self._commit(task, staged, peaks)
+        except BaseException:
+            discard(staged)  # those not renamed yet
+            raise
 
     def write_behind(self, task: int, data: Mapping[str, np.ndarray],
                      peaks: np.ndarray | None = None) -> None:
@@ -164,12 +173,20 @@ class StoreWriter:
             raise
         return staged
 
+    def check_lease(self) -> None:
+        """Raise :class:`.lock.LeaseLostError` if the run lost its lease (no-op without
+        ``lease``)."""
+        if self.lease is not None:
+            check_lease(self.lease, self.run_id, self.path)
+
     def _commit(self, task: int, staged: list[StagedChunk],
                 peaks: np.ndarray | None) -> None:
+        self.check_lease()
         commit(staged)
         delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)
         if delay:  # fault-injection tests: widen the window between data and record
             time.sleep(float(delay))
+        self.check_lease()
         self.journal.append(task, DONE, [c.crc for c in staged], peaks)
 
     def stage(self, task: int, data: Mapping[str, np.ndarray],
@@ -177,10 +194,12 @@ class StoreWriter:
         """Grouped stores: write task ``task``'s staging file (all its variables), durable,
         then its STAGED entry (the file's CRC and the task's peaks). Returns the CRC."""
         blob = staging.encode(self.info, task, data)
+        self.check_lease()
         crc = staging.write(self.staging_fd, self.staging_dir, task, blob, self.durable)
         delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)
         if delay:
             time.sleep(float(delay))
+        self.check_lease()
         self.journal.append(task, STAGED, [crc] + [0] * (len(self.files) - 1), peaks)
         return crc
 
@@ -213,11 +232,17 @@ class StoreWriter:
                                in zip(coords, info.chunks, info.shape, lo))[:len(var.dims)]
                 blocks[var.name][region] = part[var.name]
         staged = self._stage_chunks(gcoords, blocks, reuse=False)  # no buffer kept
+        try:
+            self.check_lease()
+        except BaseException:
+            discard(staged)
+            raise
         commit(staged)  # flushed together, then renamed
         crcs = [c.crc for c in staged]
         delay = os.environ.get(DEBUG_JOURNAL_DELAY_ENV)
         if delay:
             time.sleep(float(delay))
+        self.check_lease()
         self.journal.append(group, GROUP_DONE, crcs, None)
         for task in tasks:
             try:
@@ -268,15 +293,16 @@ _WRITERS_KEPT = 4
 
 
 def task_writer(path: str | Path, store_id: str, generation: int, run_id: str,
-                durable: bool = True) -> StoreWriter:
-    """This process's :class:`StoreWriter` for (store, run), opened on first use."""
+                durable: bool = True, lease: str | Path | None = None) -> StoreWriter:
+    """This process's :class:`StoreWriter` for (store, run), opened on first use; ``lease``:
+    the run's lease file, checked before every record."""
     key = (os.path.abspath(path), store_id, run_id, generation)
     with _WRITERS_LOCK:
         writer = _WRITERS.get(key)
         if writer is not None:
             _WRITERS.move_to_end(key)
             return writer
-        writer = StoreWriter(path, store_id, generation, run_id, durable)
+        writer = StoreWriter(path, store_id, generation, run_id, durable, lease)
         _WRITERS[key] = writer
         while len(_WRITERS) > _WRITERS_KEPT:
             _WRITERS.popitem(last=False)[1].close()
