@@ -215,11 +215,6 @@ def test_no_worker_left_waits_for_the_timeout_then_one_line_rc_2_and_resume(proc
 
 
 @pytest.mark.slow  # real scheduler and worker processes, a restart
-@pytest.mark.skip(reason="known defect, issue 20 item 4: in a clean-clone CI run (2026-12-07) "
-                  "the client reconnected and saw the new workers ('2 workers, 2 Dask threads: "
-                  "going on') but no task ran after the restart, until the test's 240 s limit; "
-                  "it passed on the helper's branch. Unskip once resubmission after a "
-                  "reconnect is fixed")
 def test_scheduler_killed_and_restarted_on_its_port_the_run_finishes(procs, spec_file,
                                                                      reference, tmp_path):
     """The scheduler SIGKILLed mid-run and started again on the same port; its workers end
