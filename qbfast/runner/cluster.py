@@ -185,6 +185,9 @@ class Jobqueue:
             ("cores", self.cores), ("processes", self.processes), ("memory", self.memory),
             ("walltime", self.walltime), ("account", self.account), ("queue", self.queue))
             if v is not None}
+        # the scheduler's HTTP routes on a free port, not on 8787, which another cluster
+        # (or another user's, on a login node) may hold
+        kw["scheduler_options"] = {"dashboard_address": ":0"}
         if self.walltime is not None:
             lifetime, stagger = lifetime_margin(walltime_seconds(self.walltime))
             kw["worker_extra_args"] = ["--lifetime", f"{lifetime:.0f}s", "--lifetime-stagger",
@@ -225,6 +228,34 @@ def lifetime_margin(walltime: float) -> tuple[float, float]:
                            f"and leave before it ({margin:g} s margin, {stagger:g} s "
                            f"stagger); use at least 3 minutes")
     return lifetime, stagger
+
+
+def minimum_walltime(task_seconds: float) -> float:
+    """The shortest walltime, in whole minutes (seconds), whose worker lifetime
+    (:func:`lifetime_margin`) holds a task of ``task_seconds``, and at least 3 minutes."""
+    def lifetime(w: float) -> float:
+        return w - min(600.0, max(60.0, 0.1 * w)) - min(300.0, 0.05 * w)
+
+    minutes = 3
+    while lifetime(60.0 * minutes) < max(60.0, task_seconds):  # it grows with the walltime
+        minutes += 1
+    return 60.0 * minutes
+
+
+def check_walltime(walltime: str, task_seconds: float) -> None:
+    """Refuse (one ClusterError line naming ``--walltime`` and its minimum) a walltime whose
+    worker lifetime is shorter than one task's planned duration: such a task would never
+    finish, its worker leaving first, every time. A job's Dask threads fill its cores, so a
+    task runs on one Numba thread: its planned duration is its core-seconds
+    (:attr:`qbfast.runner.plan.Plan.task_seconds`)."""
+    lifetime, _ = lifetime_margin(walltime_seconds(walltime))
+    if task_seconds > lifetime:
+        least = int(minimum_walltime(task_seconds))
+        raise ClusterError(
+            f"--walltime {walltime}: a task of this spec is planned at about "
+            f"{task_seconds:.0f} s, longer than the {lifetime:.0f} s a worker runs in such a "
+            f"job (it leaves before the walltime); use at least --walltime "
+            f"{least // 3600:02d}:{least % 3600 // 60:02d}:00, or smaller tasks ([chunks])")
 
 
 def jobqueue_cluster(options: Jobqueue, timeout: float) -> Any:
@@ -350,6 +381,8 @@ __all__ = [
     "ClusterLost",
     "available_cores",
     "check_address",
+    "check_walltime",
+    "minimum_walltime",
     "connect",
     "probe_tcp",
 ]

@@ -27,7 +27,14 @@ from .. import store as _store
 from ..params import TIME
 from ..store import StoreError, StoreInfo, StoreLayout, VariableLayout
 from ..store.layout import PLACEMENT
-from .cluster import DEFAULT_TIMEOUT, ClusterLost, Jobqueue, _seconds, connect
+from .cluster import (
+    DEFAULT_TIMEOUT,
+    ClusterLost,
+    Jobqueue,
+    _seconds,
+    check_walltime,
+    connect,
+)
 from .spec import Spec, load_spec
 from .tasks import (
     TaskContext,
@@ -198,6 +205,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
     start = time.perf_counter()
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
+    if jobqueue is not None and jobqueue.walltime is not None:  # before anything is written
+        check_walltime(jobqueue.walltime, spec.plan().task_seconds)
     path = _store.store_path(store) if store is not None else default_store(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     report = RunReport(store=path, spec=spec, status="created", tasks_total=spec.n_chunks)

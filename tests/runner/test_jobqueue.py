@@ -13,7 +13,12 @@ import pytest
 import qbstore
 
 from qbfast.cli import main
-from qbfast.runner.cluster import Jobqueue, lifetime_margin, walltime_seconds
+from qbfast.runner.cluster import (
+    Jobqueue,
+    lifetime_margin,
+    minimum_walltime,
+    walltime_seconds,
+)
 from qbfast.runner.driver import read_placements
 
 pytest.importorskip("dask_jobqueue")
@@ -86,6 +91,51 @@ def test_bad_jobqueue_options_one_line_rc_2_nothing_written(tmp_path, capsys, ar
     line = err.strip().splitlines()[-1]
     assert line.startswith("qbfast: error: ") and fragment in line, err
     assert "Traceback" not in err and not (tmp_path / "s.zarr").exists()
+
+
+# one task of 2e10 cavity evaluations ([chunks] forces it): 133 core-seconds at the planned
+# rate of 1.5e8 per core-second, more than the 111 s a worker lives in a 3-minute job
+LONG_TASK_SPEC = """
+model = "cavity"
+metrics = ["energy"]
+dtype = "float32"
+[params]
+J2 = { start = -1.0, stop = 2.0, num = 200000 }
+t = { start = 0.0, stop = 5.0, num = 100000 }
+[chunks]
+J2 = 200000
+"""
+
+
+def test_walltime_shorter_than_a_task_one_line_rc_2_naming_the_minimum(tmp_path, capsys):
+    """Workers that leave before one task can finish would lose it every time: refused
+    before anything is written or started, naming --walltime and the shortest that holds the
+    task; that minimum is checked against the lifetime rule itself."""
+    from qbfast.runner.spec import load_spec
+
+    spec = qbstore.spec_file(tmp_path, LONG_TASK_SPEC, "long")
+    seconds = load_spec(spec).plan().task_seconds
+    assert lifetime_margin(180)[0] < seconds < lifetime_margin(240)[0]
+    store = tmp_path / "s.zarr"
+    assert main(["run", str(spec), "--store", str(store), "--cluster", "slurm", "--cores",
+                 "1", "--memory", "1GB", "--walltime", "00:03:00"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        f"qbfast: error: --walltime 00:03:00: a task of this spec is planned at about "
+        f"{seconds:.0f} s, longer than the 111 s a worker runs in such a job (it leaves "
+        f"before the walltime); use at least --walltime 00:04:00, or smaller tasks "
+        f"([chunks])"), err
+    assert "Traceback" not in err and "starting on" not in err
+    assert not store.exists() and list(tmp_path.iterdir()) == [spec]
+
+
+@pytest.mark.parametrize("task_seconds", [0.5, 111.0, 111.5, 1000.0, 3000.0, 20000.0])
+def test_minimum_walltime_is_the_shortest_whole_minute_that_holds_the_task(task_seconds):
+    least = minimum_walltime(task_seconds)
+    assert least % 60 == 0 and least >= 180
+    assert lifetime_margin(least)[0] >= task_seconds
+    if least > 180:  # a minute less would not hold it
+        assert lifetime_margin(least - 60)[0] < task_seconds
 
 
 @pytest.mark.slow  # a subprocess
