@@ -258,6 +258,23 @@ def check_walltime(walltime: str, task_seconds: float) -> None:
             f"{least // 3600:02d}:{least % 3600 // 60:02d}:00, or smaller tasks ([chunks])")
 
 
+#: The command each batch kind submits its jobs with (dask-jobqueue's ``submit_command``).
+SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub"}
+
+
+def check_submit_command(kind: str) -> None:
+    """Refuse (one ClusterError line) a batch ``--cluster`` kind whose submit command is not
+    on the PATH: dask-jobqueue would fail each job's submission, with a traceback each, and
+    the run would wait ``--timeout`` for workers that never come."""
+    import shutil
+
+    command = SUBMIT_COMMANDS.get(kind)
+    if command is not None and shutil.which(command) is None:
+        raise ClusterError(f"--cluster {kind}: {command} not found on the PATH; run on a "
+                           f"host of the batch system (a login node), or --cluster local "
+                           f"for a trial")
+
+
 def jobqueue_cluster(options: Jobqueue, timeout: float) -> Any:
     """The dask-jobqueue cluster of ``options``, scaled (``jobs``) or adaptive
     (``adapt_max``); one ClusterError line when dask-jobqueue is missing or rejects them."""
@@ -271,6 +288,7 @@ def jobqueue_cluster(options: Jobqueue, timeout: float) -> Any:
     if options.kind not in JOBQUEUE_KINDS:
         raise ClusterError(f"--cluster: unknown kind {options.kind!r}; allowed: "
                            f"{', '.join(JOBQUEUE_KINDS)}")
+    check_submit_command(options.kind)
     module = "dask_jobqueue.local" if options.kind == "local" else "dask_jobqueue"
     cls = getattr(importlib.import_module(module), JOBQUEUE_KINDS[options.kind])
     kw = options.kwargs()
@@ -381,6 +399,7 @@ __all__ = [
     "ClusterLost",
     "available_cores",
     "check_address",
+    "check_submit_command",
     "check_walltime",
     "minimum_walltime",
     "connect",

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import qbstore
@@ -22,6 +24,10 @@ from qbfast.runner.cluster import (
 from qbfast.runner.driver import read_placements
 
 pytest.importorskip("dask_jobqueue")
+
+#: Stand-ins for sbatch and qsub on the PATH (that fail if run) for the tests of options
+#: refused before any job is submitted, on hosts without a batch system.
+FAKE_BATCH = Path(__file__).with_name("fake_batch")
 
 SPEC = """
 model = "cavity"
@@ -80,17 +86,42 @@ def test_walltime_gives_a_staggered_lifetime_in_slurms_job_script():
                                                             "specify how much cores and memory"),
     (["--cluster", "slurm", "--walltime", "00:02:00"], "--walltime 120 s: too short"),
     (["--cluster", "slurm", "--walltime", "soon"], "--walltime: expected HH:MM:SS"),
+    (["--cluster", "slurm", "--cores", "2"], "--cluster slurm: dask-jobqueue refused the "
+                                             "options: You must specify how much cores and "
+                                             "memory"),
     (["--cores", "4"], "--cores: an option of --cluster"),
     (["--cluster", "pbs", "--jobs", "2", "--adapt-max", "4"], "choose one"),
     (["--cluster", "pbs", "--scheduler", "tcp://127.0.0.1:8786"], "cannot be combined"),
 ])
-def test_bad_jobqueue_options_one_line_rc_2_nothing_written(tmp_path, capsys, args, fragment):
+def test_bad_jobqueue_options_one_line_rc_2_nothing_written(tmp_path, capsys, monkeypatch,
+                                                           args, fragment):
+    monkeypatch.setenv("PATH", f"{FAKE_BATCH}{os.pathsep}{os.environ['PATH']}")
     spec = qbstore.spec_file(tmp_path, SPEC, "jq")
     assert main(["run", str(spec), "--store", str(tmp_path / "s.zarr"), *args]) == 2
     err = capsys.readouterr().err
     line = err.strip().splitlines()[-1]
     assert line.startswith("qbfast: error: ") and fragment in line, err
     assert "Traceback" not in err and not (tmp_path / "s.zarr").exists()
+
+
+@pytest.mark.parametrize("kind, command", [("slurm", "sbatch"), ("pbs", "qsub")])
+def test_batch_kind_without_its_submit_command_one_line_rc_2(tmp_path, capsys, monkeypatch,
+                                                             kind, command):
+    """No sbatch (qsub) on the PATH: every job submission would fail, each with a
+    traceback, and the run wait --timeout for workers that never come. Refused at once."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    spec = qbstore.spec_file(tmp_path, SPEC, "jq")
+    start = time.monotonic()
+    assert main(["run", str(spec), "--store", str(tmp_path / "s.zarr"), "--cluster", kind,
+                 "--cores", "1", "--memory", "1GB", "--timeout", "60"]) == 2
+    assert time.monotonic() - start < 30  # not the --timeout wait for workers
+    err = capsys.readouterr().err
+    assert [ln for ln in err.splitlines() if "error" in ln.lower()] == [
+        f"qbfast: error: --cluster {kind}: {command} not found on the PATH; run on a host of "
+        f"the batch system (a login node), or --cluster local for a trial"], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "jq.toml"]
 
 
 # one task of 2e10 cavity evaluations ([chunks] forces it): 133 core-seconds at the planned
@@ -117,7 +148,7 @@ def test_walltime_shorter_than_a_task_one_line_rc_2_naming_the_minimum(tmp_path,
     seconds = load_spec(spec).plan().task_seconds
     assert lifetime_margin(180)[0] < seconds < lifetime_margin(240)[0]
     store = tmp_path / "s.zarr"
-    assert main(["run", str(spec), "--store", str(store), "--cluster", "slurm", "--cores",
+    assert main(["run", str(spec), "--store", str(store), "--cluster", "local", "--cores",
                  "1", "--memory", "1GB", "--walltime", "00:03:00"]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == (
