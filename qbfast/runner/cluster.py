@@ -185,6 +185,9 @@ class Jobqueue:
             ("cores", self.cores), ("processes", self.processes), ("memory", self.memory),
             ("walltime", self.walltime), ("account", self.account), ("queue", self.queue))
             if v is not None}
+        # the scheduler's HTTP routes on a free port, not on 8787, which another cluster
+        # (or another user's, on a login node) may hold
+        kw["scheduler_options"] = {"dashboard_address": ":0"}
         if self.walltime is not None:
             lifetime, stagger = lifetime_margin(walltime_seconds(self.walltime))
             kw["worker_extra_args"] = ["--lifetime", f"{lifetime:.0f}s", "--lifetime-stagger",
@@ -227,6 +230,51 @@ def lifetime_margin(walltime: float) -> tuple[float, float]:
     return lifetime, stagger
 
 
+def minimum_walltime(task_seconds: float) -> float:
+    """The shortest walltime, in whole minutes (seconds), whose worker lifetime
+    (:func:`lifetime_margin`) holds a task of ``task_seconds``, and at least 3 minutes."""
+    def lifetime(w: float) -> float:
+        return w - min(600.0, max(60.0, 0.1 * w)) - min(300.0, 0.05 * w)
+
+    minutes = 3
+    while lifetime(60.0 * minutes) < max(60.0, task_seconds):  # it grows with the walltime
+        minutes += 1
+    return 60.0 * minutes
+
+
+def check_walltime(walltime: str, task_seconds: float) -> None:
+    """Refuse (one ClusterError line naming ``--walltime`` and its minimum) a walltime whose
+    worker lifetime is shorter than one task's planned duration: such a task would never
+    finish, its worker leaving first, every time. A job's Dask threads fill its cores, so a
+    task runs on one Numba thread: its planned duration is its core-seconds
+    (:attr:`qbfast.runner.plan.Plan.task_seconds`)."""
+    lifetime, _ = lifetime_margin(walltime_seconds(walltime))
+    if task_seconds > lifetime:
+        least = int(minimum_walltime(task_seconds))
+        raise ClusterError(
+            f"--walltime {walltime}: a task of this spec is planned at about "
+            f"{task_seconds:.0f} s, longer than the {lifetime:.0f} s a worker runs in such a "
+            f"job (it leaves before the walltime); use at least --walltime "
+            f"{least // 3600:02d}:{least % 3600 // 60:02d}:00, or smaller tasks ([chunks])")
+
+
+#: The command each batch kind submits its jobs with (dask-jobqueue's ``submit_command``).
+SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub"}
+
+
+def check_submit_command(kind: str) -> None:
+    """Refuse (one ClusterError line) a batch ``--cluster`` kind whose submit command is not
+    on the PATH: dask-jobqueue would fail each job's submission, with a traceback each, and
+    the run would wait ``--timeout`` for workers that never come."""
+    import shutil
+
+    command = SUBMIT_COMMANDS.get(kind)
+    if command is not None and shutil.which(command) is None:
+        raise ClusterError(f"--cluster {kind}: {command} not found on the PATH; run on a "
+                           f"host of the batch system (a login node), or --cluster local "
+                           f"for a trial")
+
+
 def jobqueue_cluster(options: Jobqueue, timeout: float) -> Any:
     """The dask-jobqueue cluster of ``options``, scaled (``jobs``) or adaptive
     (``adapt_max``); one ClusterError line when dask-jobqueue is missing or rejects them."""
@@ -240,6 +288,7 @@ def jobqueue_cluster(options: Jobqueue, timeout: float) -> Any:
     if options.kind not in JOBQUEUE_KINDS:
         raise ClusterError(f"--cluster: unknown kind {options.kind!r}; allowed: "
                            f"{', '.join(JOBQUEUE_KINDS)}")
+    check_submit_command(options.kind)
     module = "dask_jobqueue.local" if options.kind == "local" else "dask_jobqueue"
     cls = getattr(importlib.import_module(module), JOBQUEUE_KINDS[options.kind])
     kw = options.kwargs()
@@ -350,6 +399,9 @@ __all__ = [
     "ClusterLost",
     "available_cores",
     "check_address",
+    "check_submit_command",
+    "check_walltime",
+    "minimum_walltime",
     "connect",
     "probe_tcp",
 ]

@@ -12,6 +12,7 @@ every task is recorded and every chunk file exists, the completion file is writt
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -27,7 +28,14 @@ from .. import store as _store
 from ..params import TIME
 from ..store import StoreError, StoreInfo, StoreLayout, VariableLayout
 from ..store.layout import PLACEMENT
-from .cluster import DEFAULT_TIMEOUT, ClusterLost, Jobqueue, _seconds, connect
+from .cluster import (
+    DEFAULT_TIMEOUT,
+    ClusterLost,
+    Jobqueue,
+    _seconds,
+    check_walltime,
+    connect,
+)
 from .spec import Spec, load_spec
 from .tasks import (
     TaskContext,
@@ -50,6 +58,10 @@ REFRESH_S = 2.0
 #: Times a task is submitted again after its worker left (killed, retired, or the scheduler
 #: lost) before the run gives up on it.
 CHURN_RESUBMITS = 10
+#: Seconds a future may sit done (finished, failed, cancelled or lost) in the window without
+#: ``as_completed`` reporting it before the run handles it itself: ``as_completed`` never
+#: reports a future whose result gather was cut by the scheduler's loss (issue 20 item 4).
+STALE_S = 10.0
 #: Expected size on disk / raw size per codec, for the free-space check before a run (measured
 #: on energy and ergotropy series with ``python -m bench.sweeps --codecs``; upper ends).
 CODEC_RATIO = {"zstd": 0.75, "blosc-lz4": 0.9, "none": 1.0}
@@ -226,6 +238,8 @@ def execute(spec: Spec | str | Path, store: str | Path | None = None, client: An
     start = time.perf_counter()
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
+    if jobqueue is not None and jobqueue.walltime is not None:  # before anything is written
+        check_walltime(jobqueue.walltime, spec.plan().task_seconds)
     path = _store.store_path(store) if store is not None else default_store(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
     report = RunReport(store=path, spec=spec, status="created", tasks_total=spec.n_chunks)
@@ -424,6 +438,16 @@ def _churn(exc: BaseException) -> bool:
     return isinstance(exc, (KilledWorker, CommClosedError))
 
 
+class _QuietLostGather(logging.Filter):
+    """Drops tornado's ERROR record (with a CommClosedError traceback) of an ``as_completed``
+    result gather cut by the scheduler's loss: the run handles that future itself
+    (:data:`STALE_S`) and reports a lost scheduler in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, OSError) and "_track_future" in record.getMessage())
+
+
 def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: Any,
                 stream: IO[str] | None, start: float, info: StoreInfo | None = None,
                 merge: np.ndarray | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -509,12 +533,84 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             report.churn = why
         report.resubmitted += 1
 
-    first = None
+    first: float | None = None
+
+    def handle(fut: Any, what: tuple[str, int], result: Any) -> None:
+        """A future of the window that is done (reported, or found stale), with its result
+        (a finished one's) or exception."""
+        nonlocal first
+        status = fut.status
+        if status == "error":
+            exc = result[1] if isinstance(result, tuple) else result
+            fut.release()
+            if _churn(exc):
+                lost(what, _one_line(exc))
+                return
+            raise RunError(f"{ctx.path}: a task failed ({_one_line(exc)}); the store "
+                           f"is resumable: run the same command again") from exc
+        fut.release()
+        if status != "finished":  # cancelled: the scheduler's connection was lost
+            lost(what, f"its future was {status}")
+            return
+        if what[0] == "merge":
+            return
+        task, evaluations, _, placement = result
+        placements.add(task, placement)
+        report.numba_threads = (min(report.numba_threads, placement.numba_threads)
+                                if report.numba_threads else placement.numba_threads)
+        if grouped:
+            g = group_of[int(task)]
+            remaining[g] -= 1
+            if remaining[g] == 0:
+                ready.append(g)
+        if first is None:
+            first = time.perf_counter()
+            report.first_task_s = first - start
+        report.tasks_computed += 1
+        report.evaluations += evaluations
+        bar.update(1, evaluations)
+
+    done_since: dict[Any, float] = {}  # futures of the window seen done, not yet reported
+
+    def collect_stale(now: float) -> None:
+        """Once per :data:`REFRESH_S`, O(window): the futures of the window done for more
+        than :data:`STALE_S` s that ``as_completed`` did not report (their result gather was
+        cut by the scheduler's loss) are handled here: a finished one's result is taken
+        (else it is lost), a cancelled or lost one is submitted again."""
+        for fut in list(done_since):
+            if fut not in in_flight or fut.status == "pending":
+                del done_since[fut]
+        for fut, what in list(in_flight.items()):
+            if fut.status == "pending":
+                continue
+            since = done_since.setdefault(fut, now)
+            if now - since < STALE_S:
+                continue
+            del in_flight[fut], done_since[fut]
+            result: Any = None
+            if fut.status == "finished":
+                try:
+                    result = fut.result(timeout=REFRESH_S)
+                except Exception as exc:  # its gather failed again: computed again
+                    fut.release()
+                    lost(what, f"its result was lost ({_one_line(exc)})")
+                    continue
+            elif fut.status == "error":
+                result = fut.exception(timeout=REFRESH_S)
+            handle(fut, what, result)
+
     submitted = time.perf_counter()
     waiting_since: float | None = None  # no scheduler, or no worker, since
+    scanned = time.monotonic()
+    quiet = _QuietLostGather()
+    tornado_log = logging.getLogger("tornado.application")
+    tornado_log.addFilter(quiet)
     try:
         while True:
             view.refresh()
+            if time.monotonic() - scanned >= REFRESH_S:
+                scanned = time.monotonic()
+                collect_stale(scanned)
             status = getattr(client, "status", "running")
             if status in ("closed", "closing"):
                 raise ClusterLost(f"{ctx.path}: the scheduler went away and did not come "
@@ -553,38 +649,8 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
                 continue
             for fut, result in batch:
                 what = in_flight.pop(fut, None)
-                if what is None:
-                    continue
-                status = fut.status
-                if status == "error":
-                    exc = result[1] if isinstance(result, tuple) else result
-                    fut.release()
-                    if _churn(exc):
-                        lost(what, _one_line(exc))
-                        continue
-                    raise RunError(f"{ctx.path}: a task failed ({_one_line(exc)}); the store "
-                                   f"is resumable: run the same command again") from exc
-                if status != "finished":  # cancelled: the scheduler's connection was lost
-                    lost(what, f"its future was {status}")
-                    continue
-                fut.release()
-                if what[0] == "merge":
-                    continue
-                task, evaluations, _, placement = result
-                placements.add(task, placement)
-                report.numba_threads = (min(report.numba_threads, placement.numba_threads)
-                                        if report.numba_threads else placement.numba_threads)
-                if grouped:
-                    g = group_of[int(task)]
-                    remaining[g] -= 1
-                    if remaining[g] == 0:
-                        ready.append(g)
-                if first is None:
-                    first = time.perf_counter()
-                    report.first_task_s = first - start
-                report.tasks_computed += 1
-                report.evaluations += evaluations
-                bar.update(1, evaluations)
+                if what is not None:
+                    handle(fut, what, result)
         try:  # the last tasks' chunk files are flushed and recorded by the workers
             client.run(flush, ctx.run_id)
         except Exception as exc:
@@ -598,6 +664,7 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             bar.say(f"qbfast: {report.resubmitted} tasks submitted again after their worker "
                     f"left (first: {report.churn})")
     finally:
+        tornado_log.removeFilter(quiet)
         placements.close()
         bar.close()
         if in_flight and getattr(client, "status", "") == "running":

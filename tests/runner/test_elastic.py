@@ -215,11 +215,6 @@ def test_no_worker_left_waits_for_the_timeout_then_one_line_rc_2_and_resume(proc
 
 
 @pytest.mark.slow  # real scheduler and worker processes, a restart
-@pytest.mark.skip(reason="known defect, issue 20 item 4: in a clean-clone CI run (2026-12-07) "
-                  "the client reconnected and saw the new workers ('2 workers, 2 Dask threads: "
-                  "going on') but no task ran after the restart, until the test's 240 s limit; "
-                  "it passed on the helper's branch. Unskip once resubmission after a "
-                  "reconnect is fixed")
 def test_scheduler_killed_and_restarted_on_its_port_the_run_finishes(procs, spec_file,
                                                                      reference, tmp_path):
     """The scheduler SIGKILLed mid-run and started again on the same port; its workers end
@@ -266,3 +261,38 @@ def test_scheduler_that_does_not_come_back_one_line_rc_2_and_resume(procs, spec_
     assert len(errors) == 1, text
     assert "the scheduler" in errors[0] and "within 4 s (--timeout)" in errors[0], text
     assert "resume with `qbfast run " in errors[0] and "unexpected" not in text
+
+
+@pytest.mark.parametrize("server", ["nothing listening", "a silent listener"])
+def test_unreachable_scheduler_one_line_rc_2_nothing_written(tmp_path, capsys, server):
+    """--scheduler at a port nothing listens on (refused at once), or at one whose listener
+    never answers (no Dask handshake within --timeout): one error line naming --scheduler,
+    rc 2, within the timeout, and no store."""
+    import time
+
+    from qbfast.cli import main
+
+    spec = qbstore.spec_file(tmp_path, SPEC, "elastic")
+    listener = socket.socket()
+    try:
+        if server == "a silent listener":  # connections queue in its backlog, unanswered
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            port = listener.getsockname()[1]
+        else:
+            port = _free_port()
+        start = time.monotonic()
+        rc = main(["run", str(spec), "--store", str(tmp_path / "s.zarr"), "--scheduler",
+                   f"tcp://127.0.0.1:{port}", "--timeout", "2"])
+        elapsed = time.monotonic() - start
+    finally:
+        listener.close()
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    errors = [ln for ln in err.splitlines() if "error" in ln.lower() or "Traceback" in ln]
+    assert len(errors) == 1, err
+    assert errors[0].startswith(f"qbfast: error: --scheduler tcp://127.0.0.1:{port}: ")
+    assert ("cannot connect: Connection refused" if server == "nothing listening"
+            else "no Dask handshake came within 2 s (--timeout)") in errors[0], err
+    assert elapsed < 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elastic.toml"]

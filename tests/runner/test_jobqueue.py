@@ -8,15 +8,26 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import qbstore
 
 from qbfast.cli import main
-from qbfast.runner.cluster import Jobqueue, lifetime_margin, walltime_seconds
+from qbfast.runner.cluster import (
+    Jobqueue,
+    lifetime_margin,
+    minimum_walltime,
+    walltime_seconds,
+)
 from qbfast.runner.driver import read_placements
 
 pytest.importorskip("dask_jobqueue")
+
+#: Stand-ins for sbatch and qsub on the PATH (that fail if run) for the tests of options
+#: refused before any job is submitted, on hosts without a batch system.
+FAKE_BATCH = Path(__file__).with_name("fake_batch")
 
 SPEC = """
 model = "cavity"
@@ -75,17 +86,87 @@ def test_walltime_gives_a_staggered_lifetime_in_slurms_job_script():
                                                             "specify how much cores and memory"),
     (["--cluster", "slurm", "--walltime", "00:02:00"], "--walltime 120 s: too short"),
     (["--cluster", "slurm", "--walltime", "soon"], "--walltime: expected HH:MM:SS"),
+    (["--cluster", "slurm", "--cores", "2"], "--cluster slurm: dask-jobqueue refused the "
+                                             "options: You must specify how much cores and "
+                                             "memory"),
     (["--cores", "4"], "--cores: an option of --cluster"),
     (["--cluster", "pbs", "--jobs", "2", "--adapt-max", "4"], "choose one"),
     (["--cluster", "pbs", "--scheduler", "tcp://127.0.0.1:8786"], "cannot be combined"),
 ])
-def test_bad_jobqueue_options_one_line_rc_2_nothing_written(tmp_path, capsys, args, fragment):
+def test_bad_jobqueue_options_one_line_rc_2_nothing_written(tmp_path, capsys, monkeypatch,
+                                                           args, fragment):
+    monkeypatch.setenv("PATH", f"{FAKE_BATCH}{os.pathsep}{os.environ['PATH']}")
     spec = qbstore.spec_file(tmp_path, SPEC, "jq")
     assert main(["run", str(spec), "--store", str(tmp_path / "s.zarr"), *args]) == 2
     err = capsys.readouterr().err
     line = err.strip().splitlines()[-1]
     assert line.startswith("qbfast: error: ") and fragment in line, err
     assert "Traceback" not in err and not (tmp_path / "s.zarr").exists()
+
+
+@pytest.mark.parametrize("kind, command", [("slurm", "sbatch"), ("pbs", "qsub")])
+def test_batch_kind_without_its_submit_command_one_line_rc_2(tmp_path, capsys, monkeypatch,
+                                                             kind, command):
+    """No sbatch (qsub) on the PATH: every job submission would fail, each with a
+    traceback, and the run wait --timeout for workers that never come. Refused at once."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    spec = qbstore.spec_file(tmp_path, SPEC, "jq")
+    start = time.monotonic()
+    assert main(["run", str(spec), "--store", str(tmp_path / "s.zarr"), "--cluster", kind,
+                 "--cores", "1", "--memory", "1GB", "--timeout", "60"]) == 2
+    assert time.monotonic() - start < 30  # not the --timeout wait for workers
+    err = capsys.readouterr().err
+    assert [ln for ln in err.splitlines() if "error" in ln.lower()] == [
+        f"qbfast: error: --cluster {kind}: {command} not found on the PATH; run on a host of "
+        f"the batch system (a login node), or --cluster local for a trial"], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "jq.toml"]
+
+
+# one task of 2e10 cavity evaluations ([chunks] forces it): 133 core-seconds at the planned
+# rate of 1.5e8 per core-second, more than the 111 s a worker lives in a 3-minute job
+LONG_TASK_SPEC = """
+model = "cavity"
+metrics = ["energy"]
+dtype = "float32"
+[params]
+J2 = { start = -1.0, stop = 2.0, num = 200000 }
+t = { start = 0.0, stop = 5.0, num = 100000 }
+[chunks]
+J2 = 200000
+"""
+
+
+def test_walltime_shorter_than_a_task_one_line_rc_2_naming_the_minimum(tmp_path, capsys):
+    """Workers that leave before one task can finish would lose it every time: refused
+    before anything is written or started, naming --walltime and the shortest that holds the
+    task; that minimum is checked against the lifetime rule itself."""
+    from qbfast.runner.spec import load_spec
+
+    spec = qbstore.spec_file(tmp_path, LONG_TASK_SPEC, "long")
+    seconds = load_spec(spec).plan().task_seconds
+    assert lifetime_margin(180)[0] < seconds < lifetime_margin(240)[0]
+    store = tmp_path / "s.zarr"
+    assert main(["run", str(spec), "--store", str(store), "--cluster", "local", "--cores",
+                 "1", "--memory", "1GB", "--walltime", "00:03:00"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        f"qbfast: error: --walltime 00:03:00: a task of this spec is planned at about "
+        f"{seconds:.0f} s, longer than the 111 s a worker runs in such a job (it leaves "
+        f"before the walltime); use at least --walltime 00:04:00, or smaller tasks "
+        f"([chunks])"), err
+    assert "Traceback" not in err and "starting on" not in err
+    assert not store.exists() and list(tmp_path.iterdir()) == [spec]
+
+
+@pytest.mark.parametrize("task_seconds", [0.5, 111.0, 111.5, 1000.0, 3000.0, 20000.0])
+def test_minimum_walltime_is_the_shortest_whole_minute_that_holds_the_task(task_seconds):
+    least = minimum_walltime(task_seconds)
+    assert least % 60 == 0 and least >= 180
+    assert lifetime_margin(least)[0] >= task_seconds
+    if least > 180:  # a minute less would not hold it
+        assert lifetime_margin(least - 60)[0] < task_seconds
 
 
 @pytest.mark.slow  # a subprocess
