@@ -357,10 +357,15 @@ def _build(doc: dict[str, Any], *, name: str, source: str, text: str) -> Spec:
     except ValueError as e:
         prefix = "" if str(e).startswith("charger:") else "params."
         raise SpecError(f"{source}: {prefix}{e}") from None
-    grid = Grid(model.name, t, protocol=doc.get("protocol"),
-                battery_hamiltonian=doc.get("battery_hamiltonian", "interacting"),
-                metrics=doc.get("metrics"), max_step=doc.get("max_step"), charger=charger,
-                **values)
+    try:
+        grid = Grid(model.name, t, protocol=doc.get("protocol"),
+                    battery_hamiltonian=doc.get("battery_hamiltonian", "interacting"),
+                    metrics=doc.get("metrics"), max_step=doc.get("max_step"),
+                    charger=charger, **values)
+    except ValueError as e:  # the rates' checks (qbfast.validate.check_rates) name a param
+        key = str(e).split(":", 1)[0]
+        prefix = "params." if key in model.rate_names else ""
+        raise SpecError(f"{source}: {prefix}{e}") from None
 
     # [reduce]
     reduce = _reduce(source, doc.get("reduce"), grid)
