@@ -130,6 +130,7 @@ def test_reduce_on_open_points_matches_numpy_reductions_of_the_series(model, kwa
 def test_qb_parameters_recompute_an_open_point():
     ds = qbfast.sweep("cavity", T, n=2, gamma_phi=[0.0, 0.4], kappa=0.2, metrics=["energy"])
     kwargs = ds.qb.parameters(gamma_phi=0.4)
-    assert kwargs["gamma_phi"] == 0.4 and kwargs["kappa"] == 0.2 and kwargs["gamma"] == 0.0
+    assert kwargs["gamma_phi"] == 0.4 and kwargs["kappa"] == 0.2 and "gamma" not in kwargs
+    assert "gamma_phi" not in ds.qb.parameters(gamma_phi=0.0)  # a closed point: no rates
     again = qbfast.sweep(**kwargs, t=T, metrics=["energy"])
     np.testing.assert_array_equal(again.energy.values, ds.energy.isel(gamma_phi=1).values)
