@@ -104,7 +104,7 @@ class Grid:
     def open_points(self) -> np.ndarray:
         """(n_points,) bool: the points with a rate > 0 (the open kernels compute them; the
         others, every rate 0, go through the closed kernels, whose results they are)."""
-        table = self.parameter_table()
+        table = self.parameter_table(rates=True)
         return np.any(table[:, len(self.closed_parameters):] > 0, axis=1)
 
     @property
@@ -113,6 +113,15 @@ class Grid:
         rates = self.model.rate_names
         return (any(self.fixed.get(r, 0.0) > 0 for r in rates)
                 or any(bool(np.any(v > 0)) for k, v in self.swept.items() if k in rates))
+
+    @property
+    def is_mixed(self) -> bool:
+        """Whether the grid has both points with every rate 0 and points with a rate > 0
+        (decided from the rates' values, without a parameter table)."""
+        rates = self.model.rate_names
+        has_closed = (all(self.fixed.get(r, 0.0) == 0 for r in rates)
+                      and all(bool(np.any(v == 0)) for k, v in self.swept.items() if k in rates))
+        return self.is_open and has_closed
 
     @property
     def dims(self) -> tuple[str, ...]:
@@ -127,10 +136,13 @@ class Grid:
         """Number of parameter sets (grid points without t)."""
         return int(np.prod([v.size for v in self.swept.values()], dtype=np.int64))
 
-    def parameter_table(self) -> np.ndarray:
+    def parameter_table(self, rates: bool | None = None) -> np.ndarray:
         """(n_points, n_params) float64, columns in the model's parameter order, the last swept
-        parameter varying fastest (C order of ``shape[:-1]``)."""
-        names = [p.name for p in self.parameters]
+        parameter varying fastest (C order of ``shape[:-1]``). ``rates``: whether the rate
+        columns follow the closed ones (:attr:`parameters`, the open kernels' table) or not
+        (:attr:`closed_parameters`, the closed kernels' table); None: when :attr:`is_open`."""
+        with_rates = self.is_open if rates is None else rates
+        names = [p.name for p in (self.parameters if with_rates else self.closed_parameters)]
         table = np.empty((self.n_points, len(names)))
         mesh = np.meshgrid(*self.swept.values(), indexing="ij") if self.swept else []
         swept_cols = dict(zip(self.swept, mesh))
@@ -179,7 +191,7 @@ class Grid:
         """What the closed kernels of :mod:`qbfast.kernels.grid` take: the parameter table
         without the rates, ``bare``, ``slot`` (metric index -> row of the output, -1: not
         requested) and, for field "full", the Magnus step bound of every point (else None)."""
-        table = np.ascontiguousarray(self.parameter_table()[:, :len(self.closed_parameters)])
+        table = self.parameter_table(rates=False)
         bare = self.battery_hamiltonian == "bare"
         steps = None
         if self.protocol == "full":
@@ -253,7 +265,7 @@ class Grid:
                 out[:, rows] = block
             return
         if self.is_open:
-            self._open_compute(self.parameter_table(), out)
+            self._open_compute(self.parameter_table(rates=True), out)
             return
         table, bare, slot, steps = self.kernel_inputs()
         threads = numba.get_num_threads()
@@ -288,7 +300,7 @@ class Grid:
             return
         threads = numba.get_num_threads()
         if self.is_open:
-            table = self.parameter_table()
+            table = self.parameter_table(rates=True)
             n_m, n_t = wanted.shape[0], self.t.size
             for r0 in range(0, self.n_points, block_rows):
                 r1 = min(self.n_points, r0 + block_rows)
@@ -332,7 +344,7 @@ class _Rows(Grid):
 
     def __init__(self, grid: Grid, rows: np.ndarray) -> None:  # shares grid's checks
         self.__dict__.update(grid.__dict__)
-        self._table = grid.parameter_table()[rows]
+        self._table = grid.parameter_table(rates=True)[rows]
         self._is_open = bool(grid.open_points()[rows].all())
 
     @property
@@ -343,8 +355,11 @@ class _Rows(Grid):
     def is_open(self) -> bool:
         return self._is_open
 
-    def parameter_table(self) -> np.ndarray:
-        return self._table
+    def parameter_table(self, rates: bool | None = None) -> np.ndarray:
+        with_rates = self.is_open if rates is None else rates
+        if with_rates:
+            return self._table
+        return np.ascontiguousarray(self._table[:, :len(self.closed_parameters)])
 
     def _split(self) -> tuple[np.ndarray, np.ndarray] | None:
         return None

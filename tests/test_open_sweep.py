@@ -134,3 +134,14 @@ def test_qb_parameters_recompute_an_open_point():
     assert "gamma_phi" not in ds.qb.parameters(gamma_phi=0.0)  # a closed point: no rates
     again = qbfast.sweep(**kwargs, t=T, metrics=["energy"])
     np.testing.assert_array_equal(again.energy.values, ds.energy.isel(gamma_phi=1).values)
+
+
+def test_mixed_is_decided_from_the_rates_values_and_tables_have_the_kernels_columns():
+    assert Grid("cavity", T, gamma_phi=[0.0, 0.3]).is_mixed
+    assert not Grid("cavity", T, gamma_phi=[0.0, 0.3], gamma=0.1).is_mixed  # all open
+    assert not Grid("cavity", T, gamma_phi=[0.1, 0.3]).is_mixed
+    assert not Grid("cavity", T, gamma_phi=[0.0]).is_mixed                  # all closed
+    mixed = Grid("cavity", T, gamma_phi=[0.0, 0.3], kappa=[0.0, 0.2])
+    assert mixed.is_mixed and mixed.open_points().tolist() == [False, True, True, True]
+    assert Grid("cavity", T, J2=[0.0, 1.0]).parameter_table().shape == (2, 6)  # as before
+    assert Grid("cavity", T, J2=[0.0, 1.0], kappa=0.1).parameter_table().shape == (2, 10)
