@@ -74,3 +74,27 @@ def test_rate_sweep_run_into_a_store_then_extrema(tmp_path, monkeypatch, capsys)
         # the table prints 10 significant digits
         assert float(row["ergotropy_max"]) == pytest.approx(series.max(), rel=1e-9)
         assert float(row["ergotropy_t_max"]) == pytest.approx(t[np.argmax(series)], rel=1e-9)
+
+
+@pytest.mark.slow
+def test_reduce_without_series_on_a_mixed_rate_grid(tmp_path, monkeypatch):
+    """[reduce] without stored series (the fused route of the tasks) on a grid whose
+    gamma_phi = 0 points are closed and the others open: the maxima are those of the series
+    of qbfast.sweep, and the closed points' those of the closed model."""
+    monkeypatch.chdir(tmp_path)
+    spec = SPEC.replace("keep_series = true", "keep_series = false").replace(
+        "gamma = [0.0, 0.1]", "gamma = 0.0").replace("kappa = 0.05\n", "")
+    (tmp_path / "mixed.toml").write_text(spec)
+    assert main(["run", "mixed.toml", "--workers", "1"]) == 0
+    ds = xr.open_zarr(tmp_path / "mixed.zarr")
+    assert "ergotropy" not in ds and ds.ergotropy_max.dims == ("gamma_phi",)
+    t = ds.t.values
+    want = qbfast.sweep("cavity", t, charger="thermal", nbar=0.4, gamma_phi=[0.0, 0.3, 0.8],
+                        metrics=["energy", "ergotropy", "concurrence"])
+    closed = qbfast.sweep("cavity", t, charger="thermal", nbar=0.4,
+                          metrics=["energy", "ergotropy", "concurrence"])
+    for m in want.data_vars:
+        np.testing.assert_array_equal(ds[f"{m}_max"].values, want[m].max("t").values)
+        np.testing.assert_array_equal(ds[f"{m}_t_max"].values,
+                                      t[want[m].argmax("t").values])
+        assert float(ds[f"{m}_max"].sel(gamma_phi=0.0)) == float(closed[m].max())
