@@ -239,7 +239,7 @@ def params_table(which: str) -> str:
         lines = ["| model | parameter | default | units | meaning | allowed |",
                  "|---|---|---|---|---|---|"]
         for model in MODELS.values():
-            for p in model.parameters:
+            for p in (*model.parameters, *model.rates):
                 lines.append(f"| {model.name} | `{p.name}` | {p.default:g} | {p.units} | "
                              f"{_cell(p.long_name)} | {_cell(p.allowed)} |")
         return "\n".join(lines)

@@ -48,10 +48,15 @@ def _fmt_bytes(n: float) -> str:
 def _check_memory(grid: Grid, with_output: bool) -> None:
     """Refuse (ValueError) a request that would not fit in memory, before anything is allocated:
     bytes = 8 * (n_metrics * n_points * T [the output, unless ``out`` is given]
-    + n_points * n_params [the parameter table])."""
+    + n_points * n_params [the parameter table: the closed parameters, and the rates when a
+    rate is > 0]); a grid mixing closed and open points (:attr:`Grid.is_mixed`) adds the
+    output and the table once more (its two parts are computed apart, then copied in)."""
     points = math.prod(grid.shape)  # Python ints: no int64 overflow
-    table = math.prod(grid.shape[:-1]) * len(grid.model.parameter_names)
+    columns = len(grid.parameters) if grid.is_open else len(grid.closed_parameters)
+    table = math.prod(grid.shape[:-1]) * columns
     need = 8 * ((len(grid.metrics) * points if with_output else 0) + table)
+    if grid.is_mixed:
+        need += 8 * (len(grid.metrics) * points + table)
     free = available_memory()
     if need > MEMORY_FRACTION * free:
         sizes = " x ".join(f"{d}={s}" for d, s in zip(grid.dims, grid.shape))

@@ -181,6 +181,9 @@ def _figures(args: argparse.Namespace) -> int:
         data = run_figure_specs(specs, stores)
     for p in write_figures(args.out, data):
         print(f"wrote {p}")
+    from .figures import open_maps_datasets, write_open_maps
+
+    print(f"wrote {write_open_maps(args.out, open_maps_datasets(n_t=min(args.n_t, 201)))}")
     return 0
 
 
@@ -273,7 +276,9 @@ def add_commands(subparsers: Any) -> None:
                     "fig5.png from them (Figs. 3 and 4 in the interacting and the bare "
                     "accounting); without the specs, compute the same data in-process. The "
                     "efficiency is masked where the energy is small "
-                    "(each caption states its rules; see docs/figures.md).")
+                    "(each caption states its rules; see docs/figures.md); and open_maps.png, "
+                    "the open batteries' maximum ergotropy and steering over (gamma_phi, "
+                    "gamma), computed in-process (docs/guide/open.md).")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--specs", metavar="DIR",
                    help=f"directory of the figure specs (default: {DEFAULT_SPECS}, if present)")

@@ -21,7 +21,7 @@ import xarray as xr
 from .analysis.plots import BARE_VARIANTS, CAVITY_J2, FIGURE_SPECS, figures
 
 __all__ = ["figure_datasets", "run_figure_specs", "write_figures", "FIGURE_SPECS",
-           "BARE_VARIANTS"]
+           "BARE_VARIANTS", "open_maps_datasets", "write_open_maps"]
 
 
 def figure_datasets(n_t: int = 1001) -> dict[str, xr.Dataset]:
@@ -93,3 +93,75 @@ def write_figures(out_dir: str | os.PathLike[str],
     """:func:`qbfast.analysis.plots.figures` of ``data`` (default: :func:`figure_datasets`
     of ``n_t`` times) into ``out_dir``; returns the paths of the PNGs."""
     return figures(out_dir, data if data is not None else figure_datasets(n_t))
+
+
+# ---- open batteries: maximum ergotropy and steering over (gamma_phi, gamma) -----------------
+
+#: The settings of the open-battery maps (docs/guide/open.md): the field model's "full"
+#: protocol with the default drive (A = 1, B = 2, omega = 1) and g = 0.5; the cavity with one
+#: photon, n = 1, omega_g = Delta = omega_a = 1 and J1 = J2 = 0.25, where |gg> is the battery's
+#: ground state (2 (J1 + J2) <= 1: no ergotropy at t = 0).
+OPEN_MAP_MODELS: dict[str, dict[str, Any]] = {
+    "field": dict(protocol="full", g=0.5),
+    "cavity": dict(n=1, J1=0.25, J2=0.25, omega_g=1.0, omega_a=1.0, Delta=1.0),
+}
+OPEN_MAP_RATE_MAX = 1.0
+OPEN_MAP_T_MAX = 10.0
+
+
+def open_maps_datasets(n_rates: int = 21, n_t: int = 201) -> dict[str, xr.Dataset]:
+    """Per model (:data:`OPEN_MAP_MODELS`), over gamma_phi x gamma in [0, 1] (``n_rates``
+    values each): the maximum over t in [0, 10] (``n_t`` times) of the ergotropy
+    (``ergotropy_max``) and the minimum of the a->b steering sum (``steering_ab_min``; a
+    steers b iff < 2), computed in-process with ``qbfast.sweep``."""
+    from .api import sweep
+
+    t = np.linspace(0.0, OPEN_MAP_T_MAX, n_t)
+    rates = np.linspace(0.0, OPEN_MAP_RATE_MAX, n_rates)
+    data = {}
+    for model, kwargs in OPEN_MAP_MODELS.items():
+        ds = sweep(model, t, gamma_phi=rates, gamma=rates, metrics=["ergotropy", "steering_ab"],
+                   **kwargs)
+        reduced = xr.Dataset({"ergotropy_max": ds.ergotropy.max("t"),
+                              "steering_ab_min": ds.steering_ab.min("t")}, attrs=ds.attrs)
+        reduced["ergotropy_max"].attrs = {"long_name": "maximum over t of the ergotropy",
+                                          "units": ds.ergotropy.attrs["units"]}
+        reduced["steering_ab_min"].attrs = {"long_name": "minimum over t of I_ab",
+                                            "units": ds.steering_ab.attrs["units"]}
+        data[model] = reduced
+    return data
+
+
+def write_open_maps(out_dir: str | os.PathLike[str],
+                    data: Mapping[str, xr.Dataset] | None = None) -> Path:
+    """The open-battery maps (:func:`open_maps_datasets`, or ``data`` of that form) as
+    ``out_dir/open_maps.png``: one row per model, the maximum ergotropy and the minimum
+    steering sum I_ab over (gamma_phi, gamma), the steering boundary I_ab = 2 drawn where the
+    map crosses it. Returns the path."""
+    from .analysis.plots import new_figure
+
+    data = data if data is not None else open_maps_datasets()
+    fig, axes = new_figure(len(data), 2, width=5.0, height=4.0)
+    for row, (model, ds) in enumerate(data.items()):
+        x, y = ds.gamma_phi.values, ds.gamma.values
+        settings = ", ".join(f"{k}={v}" for k, v in OPEN_MAP_MODELS.get(model, {}).items())
+        for col, name in enumerate(("ergotropy_max", "steering_ab_min")):
+            ax = axes[row, col]
+            z = ds[name].transpose("gamma", "gamma_phi").values
+            mesh = ax.pcolormesh(x, y, z, shading="nearest",
+                                 cmap="viridis" if col == 0 else "magma")
+            bar = fig.colorbar(mesh, ax=ax)
+            bar.set_label(f"{ds[name].attrs['long_name']} [{ds[name].attrs['units']}]")
+            if col == 1 and np.nanmin(z) < 2.0 - 1e-6 and np.nanmax(z) > 2.0 - 1e-6:
+                ax.contour(x, y, z, levels=[2.0 - 1e-6], colors="white", linewidths=1.5)
+            if col == 1 and np.nanmin(z) >= 2.0 - 1e-9:
+                ax.text(0.5, 0.5, "no steering (I_ab >= 2 everywhere)", color="white",
+                        ha="center", va="center", transform=ax.transAxes)
+            ax.set_xlabel("gamma_phi (pure dephasing) [Delta]")
+            ax.set_ylabel("gamma (energy decay) [Delta]")
+            ax.set_title(f"{model} ({settings})", fontsize=9)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "open_maps.png"
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path

@@ -60,14 +60,22 @@ class Model:
     protocols: tuple[str, ...] = ()  # first one is the default; empty = no protocol choice
     default_protocol: str | None = None
     chargers: tuple[Charger, ...] = ()
+    #: the GKSL rates of physics.md section 8 (default 0: the closed model), in the open
+    #: kernels' column order, after the closed parameters
+    rates: tuple[Parameter, ...] = ()
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
+        """The closed model's parameters (the default charger's), without the rates."""
         return tuple(p.name for p in self.parameters)
 
+    @property
+    def rate_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.rates)
+
     def parameter(self, name: str) -> Parameter:
-        """The parameter ``name`` of any charger."""
-        for p in self.parameters:
+        """The parameter ``name`` of any charger, rates included."""
+        for p in (*self.parameters, *self.rates):
             if p.name == name:
                 return p
         for c in self.chargers:
@@ -94,14 +102,19 @@ class Model:
                 return c
         raise KeyError(name)
 
-    def parameters_for(self, charger: str | None) -> tuple[Parameter, ...]:
-        """The parameters of ``charger`` in kernel order: the default charger's parameter
-        replaced, in its column, by ``charger``'s (None: the model's default charger)."""
+    def closed_parameters_for(self, charger: str | None) -> tuple[Parameter, ...]:
+        """The closed model's parameters of ``charger`` in kernel order: the default charger's
+        parameter replaced, in its column, by ``charger``'s (None: the default charger)."""
         if not self.chargers or charger is None or charger == self.default_charger:
             return self.parameters
         own = self.charger(charger).parameter
         default = self.chargers[0].parameter.name
         return tuple(own if p.name == default else p for p in self.parameters)
+
+    def parameters_for(self, charger: str | None) -> tuple[Parameter, ...]:
+        """Every parameter of ``charger`` in the open kernels' column order: the closed ones
+        (:meth:`closed_parameters_for`), then the rates."""
+        return (*self.closed_parameters_for(charger), *self.rates)
 
     def chargers_of(self, name: str) -> tuple[str, ...]:
         """The chargers that have parameter ``name`` (all of them for a shared parameter)."""
@@ -112,6 +125,13 @@ class Model:
 #: The energy unit (see the module docstring); ``TIME`` and power derive from it.
 ENERGY_UNIT = "Delta"
 _E = ENERGY_UNIT
+
+# The GKSL rates (physics.md section 8): energy decay, pure dephasing, collective decay and
+# cavity loss, in the energy unit; the field adds n_th, the cavity kappa.
+_GAMMA = Parameter("gamma", 0.0, _E, "energy decay rate of each qubit", minimum=0.0)
+_GAMMA_PHI = Parameter("gamma_phi", 0.0, _E, "pure dephasing rate of each qubit", minimum=0.0)
+_GAMMA_C = Parameter("gamma_c", 0.0, _E, "collective decay rate of the qubit pair",
+                     minimum=0.0)
 
 FIELD = Model(
     name="field",
@@ -128,6 +148,12 @@ FIELD = Model(
     ),
     protocols=("drive", "full"),
     default_protocol="drive",
+    rates=(
+        _GAMMA,
+        Parameter("n_th", 0.0, "1", "thermal occupation of the qubits' decay bath", minimum=0.0),
+        _GAMMA_PHI,
+        _GAMMA_C,
+    ),
 )
 
 _N_PHOTONS = Parameter("n", 7, "1", "initial cavity photon number", integer=True, minimum=1)
@@ -154,6 +180,12 @@ CAVITY = Model(
                 "weights with the coherences between sectors (physics.md section 7)", _NBAR),
         Charger("thermal", "thermal state, p_n = nbar^n / (1 + nbar)^(n + 1) "
                 "(physics.md section 7)", _NBAR),
+    ),
+    rates=(
+        _GAMMA,
+        _GAMMA_PHI,
+        _GAMMA_C,
+        Parameter("kappa", 0.0, _E, "photon loss rate of the cavity", minimum=0.0),
     ),
 )
 

@@ -23,6 +23,12 @@ import numpy as np
 
 from .params import BATTERY_HAMILTONIANS, METRICS, MODELS, TIME, Model, Parameter
 
+#: The open kernels' documented accuracy range (docs/physics.md section 8): every rate, and
+#: the field's total decay gamma (1 + n_th), at most this many times the point's
+#: :func:`frequency_scale`; measured (tests/test_open_accuracy.py) to keep every metric within
+#: 1e-8 abs + 1e-6 rel of the Liouvillian exponential.
+RATE_RANGE_FACTOR = 100.0
+
 
 def _choices(names: Iterable[str]) -> str:
     return ", ".join(repr(n) for n in names)
@@ -215,6 +221,12 @@ def check_parameters(model: Model, params: dict[str, object],
     checked: dict[str, float | np.ndarray] = {}
     for name, value in params.items():
         if name not in allowed:
+            others = [m.name for m in MODELS.values() if m is not model and name in m.rate_names]
+            if others:
+                raise ValueError(
+                    f"{name}: not a rate of model {model.name!r} (only of {_choices(others)}, "
+                    f"physics.md section 8), whatever its value; allowed: {_choices(allowed)}"
+                )
             owners = model.chargers_of(name)
             if owners:
                 mine = charger if charger is not None else model.default_charger
@@ -235,3 +247,53 @@ def check_max_step(max_step: object) -> float | None:
     if not _is_real_number(max_step) or not math.isfinite(float(max_step)) or float(max_step) <= 0:
         raise ValueError(f"max_step: expected a finite number > 0 or None, got {_show(max_step)}")
     return float(max_step)
+
+
+def frequency_scale(model: Model, values: dict[str, np.ndarray]) -> float:
+    """The smallest, over the grid, of the largest frequency of the Hamiltonian (a bound of
+    its spectral width), at least 1 (the energy unit): field max(|A| + |B|, |omega|,
+    |Delta| + |g|); cavity max(|omega_a|, |Delta| (1 + |J1| + |J2|), |omega_g|). ``values``:
+    each parameter's values (1-D). The terms depend on disjoint parameters, each a dimension
+    or fixed, so the smallest of the maximum is the maximum of the terms' smallest values, at
+    a point of the grid."""
+    low = {name: float(np.min(np.abs(v))) for name, v in values.items()}
+    if model.name == "field":
+        parts = [low["A"] + low["B"], low["omega"], low["Delta"] + low["g"]]
+    else:
+        parts = [low["omega_a"], low["Delta"] * (1 + low["J1"] + low["J2"]), low["omega_g"]]
+    return max(*parts, 1.0)
+
+
+def check_rates(model: Model, charger: str | None, values: dict[str, np.ndarray]) -> None:
+    """The rates of a grid (``values``: each parameter's values, 1-D, already checked finite
+    and >= 0): none > 0 for the coherent charger (its open dynamics is not built), and each
+    within the documented accuracy range (:data:`RATE_RANGE_FACTOR` x
+    :func:`frequency_scale`) at every point of the grid. Rates and frequencies are
+    independent dimensions, so the grid's worst point has the largest rate and the smallest
+    scale: no parameter table is made."""
+    rates = {name: values[name] for name in model.rate_names}
+    if not any(np.any(v > 0) for v in rates.values()):
+        return
+    if charger == "coherent":
+        name = next(n for n, v in rates.items() if np.any(v > 0))
+        raise ValueError(
+            f"{name}: the open dynamics of charger 'coherent' is not built (it needs the "
+            f"coherences between excitation sectors); with charger 'coherent' every rate must "
+            f"be 0; chargers with rates: 'fock', 'thermal'"
+        )
+    scale = frequency_scale(model, values)
+    bound = RATE_RANGE_FACTOR * scale
+    largest = {name: float(np.max(v)) for name, v in rates.items()}
+    labels = {name: name for name in rates}
+    if "n_th" in largest:
+        largest["gamma"] *= 1 + largest.pop("n_th")
+        labels["gamma"] = "gamma (1 + n_th)"
+    for name, value in largest.items():
+        if value > bound:
+            what = labels[name]
+            raise ValueError(
+                f"{name}: {what} reaches {value:g}, outside the open kernels' accuracy range; "
+                f"allowed: 0 <= {what} <= {RATE_RANGE_FACTOR:g} x the largest frequency of H "
+                f"(docs/physics.md section 8), i.e. <= {bound:g} at the grid's point of "
+                f"smallest frequencies ({scale:g})"
+            )

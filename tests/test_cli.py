@@ -375,3 +375,26 @@ def test_dashboard_address_is_printed(spec_file, tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if "Dask dashboard at" in ln]
     assert len(lines) == 1 and re.search(r"at http://\S+:\d+/status", lines[0]), r.stderr
     assert "bokeh" not in r.stderr
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('model = "cavity"\n[params]\nt = [0.0, 1.0]\nn_th = 0.0\n',
+     "params.n_th: not a rate of model 'cavity'"),
+    ('model = "field"\n[params]\nt = [0.0, 1.0]\nkappa = 0.1\n',
+     "params.kappa: not a rate of model 'field'"),
+    ('model = "cavity"\ncharger = "coherent"\n[params]\nt = [0.0, 1.0]\ngamma_phi = [0, 0.1]\n',
+     "params.gamma_phi: the open dynamics of charger 'coherent' is not built"),
+    ('model = "field"\n[params]\nt = [0.0, 1.0]\ngamma_c = 1e4\n',
+     "params.gamma_c: gamma_c reaches 10000, outside the open kernels' accuracy range"),
+    ('model = "field"\nprotocol = "full"\nmax_step = 0.01\n[params]\nt = [0.0, 1.0]\n'
+     'gamma = 0.1\n', "max_step: only for the closed field kernel"),
+])
+def test_bad_rates_one_line_exit_2_nothing_written(tmp_path, monkeypatch, capsys, text,
+                                                   fragment):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    assert main(["run", str(bad)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(bad) in line and fragment in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]

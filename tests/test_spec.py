@@ -285,3 +285,28 @@ def test_codec_key_chooses_the_store_codec_and_refuses_others():
     with pytest.raises(SpecError, match=r"<spec>: codec: unknown codec 'lz4'; allowed: 'auto', "
                                         r"'zstd', 'blosc-lz4', 'none'"):
         parse_spec('codec = "lz4"\n' + base)
+
+
+# ---- the rates (physics.md section 8) in the canonical form ---------------------------------
+CLOSED = 'model = "cavity"\n[params]\nn = [1, 2]\nt = { start = 0.0, stop = 1.0, num = 5 }\n'
+
+
+def test_rates_at_zero_stay_out_of_the_canonical_form():
+    """Rates fixed at 0 (given or not) leave the canonical form, so the hash, of a closed spec
+    as it was before the rates existed: the pinned hash below is main's before the rates."""
+    closed = parse_spec(CLOSED)
+    assert closed.hash == "11b09b4db765a2a09eaaf29f7e0f82675fdc1256c4b2ab8cd2a0c0b68598bb7b"
+    assert not {"gamma", "gamma_phi", "gamma_c", "kappa"} & set(closed.canonical()["fixed"])
+    zeros = parse_spec(CLOSED.replace("n = [1, 2]", "n = [1, 2]\ngamma = 0.0\nkappa = 0"))
+    assert zeros.hash == closed.hash
+    assert zeros.grid.attrs()["kappa"] == 0.0  # the store's attrs carry every rate
+
+
+def test_a_rate_is_part_of_the_canonical_form_when_fixed_above_0_or_swept():
+    closed = parse_spec(CLOSED)
+    fixed = parse_spec(CLOSED.replace("n = [1, 2]", "n = [1, 2]\ngamma_phi = 0.1"))
+    swept = parse_spec(CLOSED.replace("n = [1, 2]", "n = [1, 2]\ngamma_phi = [0.0, 0.1]"))
+    assert fixed.canonical()["fixed"]["gamma_phi"] == (0.1).hex()
+    assert swept.dims == ("n", "gamma_phi", "t")
+    assert len({closed.hash, fixed.hash, swept.hash}) == 3
+    assert fixed.grid.kernel == swept.grid.kernel == "open_cavity"

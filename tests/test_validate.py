@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import qbfast
+from qbfast.core import Grid
 from qbfast.params import CAVITY, TIME
 from qbfast.runner import spec as spec_module
 from qbfast.runner.spec import SpecError, load_spec, parse_spec
@@ -134,3 +135,78 @@ def test_utf8_byte_order_mark_is_skipped(tmp_path):
     assert bom.read_bytes()[:3] == b"\xef\xbb\xbf"
     a, b = load_spec(plain), load_spec(bom)
     assert a.hash == b.hash and b.text == text
+
+
+# ---- the rates of physics.md section 8 ------------------------------------------------------
+# (model, keyword arguments, the name the message starts with, fragments)
+RATES_BAD = {
+    "gamma negative": ("field", dict(gamma=-0.1), "gamma", ["finite number >= 0.0", "-0.1"]),
+    "gamma_phi nan": ("cavity", dict(gamma_phi=math.nan), "gamma_phi", ["got nan"]),
+    "kappa inf in a list": ("cavity", dict(kappa=[0.0, math.inf]), "kappa[1]", ["not finite"]),
+    "gamma_c negative in an array": ("field", dict(gamma_c=np.array([0.1, -1.0])), "gamma_c[1]",
+                                     [">= 0.0"]),
+    "n_th on the cavity": ("cavity", dict(n_th=0.0), "n_th",
+                           ["not a rate of model 'cavity'", "'field'", "'kappa'"]),
+    "kappa on the field": ("field", dict(kappa=0.5), "kappa",
+                           ["not a rate of model 'field'", "'cavity'", "'gamma_c'"]),
+    "a rate on the coherent charger": ("cavity", dict(charger="coherent", nbar=1.0,
+                                                       gamma_phi=[0.0, 0.1]), "gamma_phi",
+                                       ["'coherent' is not built", "'fock', 'thermal'"]),
+    "beyond the accuracy range": ("field", dict(B=2.0, A=0.0, gamma_phi=[0.0, 201.0]),
+                                  "gamma_phi", ["accuracy range", "<= 200 "]),
+    "gamma (1 + n_th) beyond the range": ("field", dict(A=0.0, B=2.0, gamma=60.0, n_th=[0, 3]),
+                                          "gamma", ["gamma (1 + n_th) reaches 240", "<= 200"]),
+    "max_step with a rate": ("field", dict(protocol="full", max_step=0.01, gamma=0.1),
+                             "max_step", ["leave max_step unset"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RATES_BAD))
+def test_bad_rates_are_refused_in_one_line_before_any_work(case):
+    model, kwargs, name, fragments = RATES_BAD[case]
+    with pytest.raises(ValueError) as err:
+        qbfast.sweep(model, T, **kwargs)
+    message = str(err.value)
+    assert message.startswith(f"{name}: "), message
+    assert all(f in message for f in fragments), message
+    assert "\n" not in message and "np." not in message and len(message) < 300
+
+
+def test_accuracy_range_is_checked_at_the_grid_point_of_smallest_frequencies():
+    """The bound is 100 x the largest frequency of H at each point: with B swept over
+    [0.5, 2] (and A = 0) the point B = 0.5 has the scale max(0.5, omega = 1, Delta + g = 1)
+    = 1, so gamma = 150 is refused there although it is within range at B = 2."""
+    with pytest.raises(ValueError, match=r"^gamma: .*<= 100 at the grid's point"):
+        Grid("field", T, A=0.0, B=[0.5, 2.0], gamma=150.0)
+    Grid("field", T, A=0.0, B=2.0, gamma=150.0)
+    Grid("cavity", T, omega_a=0.0, Delta=0.0, omega_g=0.0, kappa=100.0)  # the floor 1
+
+
+def test_rate_refusal_makes_no_table():
+    """A huge rate sweep is checked from each dimension's values: nothing of its size."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="^kappa: "):
+            Grid("cavity", T, J2=np.linspace(0, 1, 100_000), omega_g=np.arange(1e5) + 1,
+                        kappa=[0.0, 1e9])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+
+
+@pytest.mark.parametrize(("lines", "key", "fragment"), [
+    ('model = "cavity"\n[params]\nt = [0.0]\nn_th = 0.1\n', "params.n_th",
+     "not a rate of model 'cavity'"),
+    ('model = "cavity"\ncharger = "coherent"\n[params]\nt = [0.0]\nkappa = 0.1\n',
+     "params.kappa", "'coherent' is not built"),
+    ('model = "field"\n[params]\nt = [0.0]\ngamma_phi = [0.0, -1.0]\n', "params.gamma_phi[1]",
+     ">= 0.0"),
+    ('model = "field"\n[params]\nt = [0.0]\ngamma = 1e6\n', "params.gamma", "accuracy range"),
+])
+def test_spec_refuses_bad_rates_naming_the_key(lines, key, fragment):
+    with pytest.raises(SpecError) as err:
+        parse_spec(lines, source="bad.toml")
+    message = str(err.value)
+    assert message.startswith(f"bad.toml: {key}: "), message
+    assert fragment in message and "\n" not in message

@@ -46,10 +46,15 @@ class DatasetAccessor:
         return select(self._ds, {**(selection or {}), **values})
 
     def parameters(self, **point: Any) -> dict[str, Any]:
-        """``qbfast.sweep`` keyword arguments (with ``model``) recomputing one grid point."""
+        """``qbfast.sweep`` keyword arguments (with ``model``) recomputing one grid point. The
+        rates of physics.md section 8 (``gamma``, ``gamma_phi``, ...) are among them where
+        they are > 0; at 0 (their default: the closed model) they are left out."""
+        from ..params import MODELS
         from ._io import point_parameters
 
         kwargs = point_parameters(self._ds, self._ds.attrs, point)
+        rates = MODELS[self._ds.attrs["model"]].rate_names
+        kwargs = {k: v for k, v in kwargs.items() if not (k in rates and v == 0)}
         return {"model": self._ds.attrs["model"], **kwargs}
 
     def extrema(self, metric: str, **kwargs: Any) -> xr.Dataset:

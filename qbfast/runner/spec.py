@@ -15,8 +15,9 @@ Format (see the README)::
     dtype = "float32"                     # storage dtype, default "float64"
     codec = "auto"                        # "auto" | "zstd" | "blosc-lz4" | "none" (+ crc32c)
     description = "free text"             # optional, stored in the attrs
-    max_step = 0.01                       # field "full" only
+    max_step = 0.01                       # field "full" only, closed points only
     [params]                              # omitted parameters take their defaults
+    gamma_phi = [0.0, 0.1, 0.5]           # the rates (physics.md s.8) too: default 0
     n = [1, 2, 4, 8]                      # a list: a dimension
     J2 = { start = -1.0, stop = 2.0, num = 61 }   # np.linspace(start, stop, num): a dimension
     omega_g = 1.0                         # a scalar: fixed
@@ -231,7 +232,9 @@ class Spec:
             "dtype": self.dtype.name,
             "dims": [[name, [float(v).hex() for v in values]]
                      for name, values in (*g.swept.items(), (TIME.name, g.t))],
-            "fixed": {k: float(v).hex() for k, v in sorted(g.fixed.items())},
+            # rates fixed at 0 (the closed model) left out, so that closed specs keep their hash
+            "fixed": {k: float(v).hex() for k, v in sorted(g.fixed.items())
+                      if not (k in g.model.rate_names and v == 0)},
             "chunks": list(self.chunks),
             "codec": self.codec,
             **({"group": list(self.group)} if any(f > 1 for f in self.group) else {}),
@@ -354,10 +357,15 @@ def _build(doc: dict[str, Any], *, name: str, source: str, text: str) -> Spec:
     except ValueError as e:
         prefix = "" if str(e).startswith("charger:") else "params."
         raise SpecError(f"{source}: {prefix}{e}") from None
-    grid = Grid(model.name, t, protocol=doc.get("protocol"),
-                battery_hamiltonian=doc.get("battery_hamiltonian", "interacting"),
-                metrics=doc.get("metrics"), max_step=doc.get("max_step"), charger=charger,
-                **values)
+    try:
+        grid = Grid(model.name, t, protocol=doc.get("protocol"),
+                    battery_hamiltonian=doc.get("battery_hamiltonian", "interacting"),
+                    metrics=doc.get("metrics"), max_step=doc.get("max_step"),
+                    charger=charger, **values)
+    except ValueError as e:  # the rates' checks (qbfast.validate.check_rates) name a param
+        key = str(e).split(":", 1)[0]
+        prefix = "params." if key in model.rate_names else ""
+        raise SpecError(f"{source}: {prefix}{e}") from None
 
     # [reduce]
     reduce = _reduce(source, doc.get("reduce"), grid)
