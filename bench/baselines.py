@@ -817,38 +817,50 @@ def qutip_metrics(model: str, table: np.ndarray, t: np.ndarray, states: list[lis
     ops = _qutip_ops()
     out = prepare_out(out, table.shape[0], t.size)
     for p, row in enumerate(table):
-        delta = row[-1]
-        hb = qutip_battery(model, row, bare, ops)
-        e_hb = hb.eigenenergies()
-        e_init = qt.expect(hb, ops["gg"])
-        thr = 1e-12 * max(abs(delta), np.abs(e_hb).max())
-        h1 = 0.5 * delta * ops["sig"][2]
-        e_h1 = h1.eigenenergies()
         emb = _cavity_embedding(int(row[0])) if model == "cavity" else None
-        for k, psi in enumerate(states[p]):
-            rho = (emb * psi).ptrace([1, 2]) if emb is not None else qt.ket2dm(psi)
-            exp_h = qt.expect(hb, rho)
-            energy = exp_h - e_init
-            ergo = exp_h - float(np.dot(rho.eigenenergies()[::-1], e_hb))
-            rho1, rho2 = rho.ptrace(0), rho.ptrace(1)
-            local = sum(qt.expect(h1, r) - float(np.dot(r.eigenenergies()[::-1], e_h1))
-                        for r in (rho1, rho2))
-            n = [qt.expect(s, rho1) for s in ops["sig"]]
-            s = [qt.expect(s, rho2) for s in ops["sig"]]
-            c = [qt.expect(s, rho) for s in ops["pairs"]]
-            inc = max(0.0, delta * n[2])
-            charged = energy > thr
-            pops = np.clip(rho1.diag().real, 0.0, None)
-            i_ab, i_ba = _steering_scalar(n, s, c)
-            tk = t[k]
-            out[:, p, k] = (
-                energy, ergo, ergo / energy if charged else np.nan, local, inc,
-                inc / (0.5 * energy) if charged else np.nan,
-                qt.entropy_vn(rho1, base=2), qt.entropy_vn(rho, base=2),
-                -sum(x * math.log2(x) for x in pops if x > 0.0),
-                rho1.purity(), rho.purity(), qt.concurrence(rho), i_ab, i_ba,
-                energy / tk if tk > 0.0 else np.nan,
-            )
+        rhos = [(emb * psi).ptrace([1, 2]) if emb is not None else qt.ket2dm(psi)
+                for psi in states[p]]
+        qutip_rho_metrics(qutip_battery(model, row, bare, ops), row[-1], t, rhos, out[:, p],
+                          ops)
+    return out
+
+
+def qutip_rho_metrics(hb: Any, delta: float, t: np.ndarray, rhos: list[Any], out: np.ndarray,
+                      ops: dict[str, Any] | None = None) -> np.ndarray:
+    """out[:, k] = the 15 metrics of the two-qubit density matrix rhos[k] (a Qobj) at t[k],
+    with QuTiP's functions; ``hb`` the battery Hamiltonian (Qobj) of the accounting, rho_B(0)
+    = |gg><gg|. Shared by the closed (:func:`qutip_metrics`) and open (``bench.open``) rows."""
+    import qutip as qt
+
+    ops = ops or _qutip_ops()
+    e_hb = hb.eigenenergies()
+    e_init = qt.expect(hb, ops["gg"])
+    thr = 1e-12 * max(abs(delta), np.abs(e_hb).max())
+    h1 = 0.5 * delta * ops["sig"][2]
+    e_h1 = h1.eigenenergies()
+    for k, rho in enumerate(rhos):
+        exp_h = qt.expect(hb, rho)
+        energy = exp_h - e_init
+        ergo = exp_h - float(np.dot(rho.eigenenergies()[::-1], e_hb))
+        rho1, rho2 = rho.ptrace(0), rho.ptrace(1)
+        local = sum(qt.expect(h1, r) - float(np.dot(r.eigenenergies()[::-1], e_h1))
+                    for r in (rho1, rho2))
+        n = [qt.expect(s, rho1) for s in ops["sig"]]
+        s = [qt.expect(s, rho2) for s in ops["sig"]]
+        c = [qt.expect(s, rho) for s in ops["pairs"]]
+        inc = max(0.0, delta * n[2])
+        charged = energy > thr
+        pops = np.clip(rho1.diag().real, 0.0, None)
+        i_ab, i_ba = _steering_scalar(n, s, c)
+        tk = t[k]
+        out[:, k] = (
+            energy, ergo, ergo / energy if charged else np.nan, local, inc,
+            inc / (0.5 * energy) if charged else np.nan,
+            qt.entropy_vn(rho1, base=2), qt.entropy_vn(rho, base=2),
+            -sum(x * math.log2(x) for x in pops if x > 0.0),
+            rho1.purity(), rho.purity(), qt.concurrence(rho), i_ab, i_ba,
+            energy / tk if tk > 0.0 else np.nan,
+        )
     return out
 
 

@@ -8,6 +8,8 @@ How to run (from the repository root, with the project's virtual environment act
     python -m bench.kernels --route staged   # qbfast rows in one block route (default auto)
     python -m bench.kernels --routes   # staged vs fused points/s per number of metrics: the
                                        # measurement behind qbfast.kernels.grid's thresholds
+    python -m bench.kernels --open-only   # only the open-system rows (bench/open.py, issue 18)
+    python -m bench.kernels --skip-open   # everything but them
 
 What it measures. A *point* is one (parameter set, time) pair with all 15 metrics of
 physics.md section 4 computed, so a grid of P parameter sets and T times is P*T points. For each
@@ -687,9 +689,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "metrics (the measurement behind the route thresholds)")
     p.add_argument("--route-points", type=int, default=256,
                    help="parameter sets of the --routes grids")
+    from bench.open import add_open_arguments, quick_open_sizes
+
+    add_open_arguments(p)
     args = p.parse_args(argv)
     if args.chargers_only:
         args.models = []
+        args.skip_open = True
+    if args.open_only:
+        args.models = []
+        args.skip_chargers = True
     if args.quick:
         args.cavity_points, args.cavity_times = 16, 64
         args.drive_points, args.drive_times = 16, 64
@@ -700,6 +709,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.repeats, args.qutip_repeats, args.min_time = 2, 1, 0.0
         args.charger_points, args.charger_times, args.charger_qutip_times = 4, 32, 2
         args.route_points = 16
+        quick_open_sizes(args)
     return args
 
 
@@ -726,38 +736,50 @@ def main(argv: list[str] | None = None) -> None:
     for case in build_cases(args):
         results[case.name] = bench_case(case, args)
     chargers, charger_rows = ({}, []) if args.skip_chargers else bench_chargers(args)
+    open_rows: list[dict[str, Any]] = []
+    if not args.skip_open:
+        from bench.open import bench_open
 
-    print("\n== targets from the issue (2 cores, float64, 15 metrics); measured, not asserted"
-          + ("  [--quick sizes: overhead-bound, not representative]" if args.quick else ""))
+        open_rows, cavity_rate = bench_open(args, results.get("cavity", {}).get("qbfast"))
+        if "cavity" not in results:  # measured by bench_open: recorded with the open rows
+            open_rows.append({"table": "open systems: closed cavity reference",
+                              "case": "cavity (bench.kernels' main cavity grid)",
+                              "closed cavity kernel": cavity_rate})
 
-    def target(label: str, value: float | None, goal: float, unit: str) -> None:
-        if value is None:
-            print(f"  {label:<52} (not measured)")
-            return
-        shown = f"{value / 1e6:.2f} M points/s" if unit == "rate" else f"{value:,.1f}x"
-        print(f"  {label:<52} {shown:>18}   {'met' if value >= goal else 'NOT met'}")
+    if results or chargers:
+        print("\n== targets from the issue (2 cores, float64, 15 metrics); measured, not asserted"
+              + ("  [--quick sizes: overhead-bound, not representative]" if args.quick else ""))
 
-    cav = results.get("cavity", {})
-    full = results.get("field-full", {})
-    def ratio(r, k):
-        return r["qbfast"] / r[k] if k in r else None
-    target("cavity: qbfast >= 100 M points/s (API, reused out)", cav.get("qbfast"), 100e6, "rate")
-    target("cavity: qbfast/strongest numpy >= 20x", ratio(cav, "numpy") if cav else None, 20, "x")
-    target("cavity: qbfast/QuTiP states-only >= 1000x", ratio(cav, "qutip") if cav else None,
-           1000, "x")
-    target("field-full: qbfast/QuTiP states-only >= 30x", ratio(full, "qutip") if full else None,
-           30, "x")
-    if chargers:
-        charger_targets(chargers, target)
+        def target(label: str, value: float | None, goal: float, unit: str) -> None:
+            if value is None:
+                print(f"  {label:<52} (not measured)")
+                return
+            shown = f"{value / 1e6:.2f} M points/s" if unit == "rate" else f"{value:,.1f}x"
+            print(f"  {label:<52} {shown:>18}   {'met' if value >= goal else 'NOT met'}")
+
+        cav = results.get("cavity", {})
+        full = results.get("field-full", {})
+        def ratio(r, k):
+            return r["qbfast"] / r[k] if k in r else None
+        target("cavity: qbfast >= 100 M points/s (API, reused out)", cav.get("qbfast"), 100e6,
+               "rate")
+        target("cavity: qbfast/strongest numpy >= 20x", ratio(cav, "numpy") if cav else None,
+               20, "x")
+        target("cavity: qbfast/QuTiP states-only >= 1000x",
+               ratio(cav, "qutip") if cav else None, 1000, "x")
+        target("field-full: qbfast/QuTiP states-only >= 30x",
+               ratio(full, "qutip") if full else None, 30, "x")
+        if chargers:
+            charger_targets(chargers, target)
     print(f"\ntotal benchmark time {time.perf_counter() - t_start:.1f} s")
     # -> bench/results/kernels.json, rendered on docs/performance.md
     from bench._results import record
 
     rows: list[dict[str, Any]] = [{"case": k, "numba_threads": numba.get_num_threads(), **v}
                                   for k, v in results.items()]
-    record("kernels", argv, rows + charger_rows, smoke=args.quick,
-           notes="points/s, all 15 metrics, float64", options=vars(args),
-           variant="chargers" if args.chargers_only else None)
+    variant = "chargers" if args.chargers_only else "open" if args.open_only else None
+    record("kernels", argv, rows + charger_rows + open_rows, smoke=args.quick,
+           notes="points/s, all 15 metrics, float64", options=vars(args), variant=variant)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@
     python -m bench.rates                 # every kernel, 1, 2, 4, 8 and 15 metrics (about 1 min)
     python -m bench.rates --kernels cavity --metrics 2
 
-For each kernel of :attr:`qbfast.core.Grid.kernel` ("cavity", "field_drive", "field_full") and
-each number of metrics k (the first k of ``qbfast.params.METRIC_LIST``: 1 = energy, 2 = energy
-and ergotropy, ...), on ONE Numba thread, it times
+For each kernel of :attr:`qbfast.core.Grid.kernel` ("cavity", "field_drive", "field_full", and
+the open ones of issue 18: "open_field_drive", "open_field_full", "open_cavity",
+"open_cavity_thermal", called directly on the cases of ``bench.open.rate_case``) and each
+number of metrics k (the first k of ``qbfast.params.METRIC_LIST``: 1 = energy, 2 = energy and
+ergotropy, ...), on ONE Numba thread, it times
 
 - ``series``: :meth:`Grid.compute` into a reused float64 buffer (what a task that stores the
   series computes, before any cast, compression or write);
@@ -41,7 +43,17 @@ from qbfast.reduce import reduce_grid
 
 METRIC_NAMES = [m.name for m in METRIC_LIST]
 STATS = ("max", "argmax", "first_max")
-KERNELS = ("cavity", "field_drive", "field_full")
+CLOSED_KERNELS = ("cavity", "field_drive", "field_full")
+#: The open kernels (issue 18), timed by calling them directly (``bench.open.rate_case``: the
+#: cases behind their RATES entries) until ``Grid`` routes to them.
+OPEN_KERNELS = ("open_field_drive", "open_field_full", "open_cavity",
+                "open_cavity_thermal")
+KERNELS = CLOSED_KERNELS + OPEN_KERNELS
+#: (parameter sets, times in [0, 20]) of each open kernel's timing grid: the 1000 times of the
+#: ``bench.kernels`` open rows, since the cost per evaluation grows with the span between
+#: output times (Taylor substeps; the cavity's step matrix is built once per point)
+OPEN_GRIDS = {"open_field_drive": (32, 1000), "open_field_full": (32, 1000),
+              "open_cavity": (16, 1000), "open_cavity_thermal": (2, 1000)}
 METRIC_COUNTS = (1, 2, 4, 8, 15)
 
 
@@ -79,8 +91,30 @@ def best_rate(fn: Callable[[], Any], evaluations: int, min_time: float, repeats:
     return evaluations / best
 
 
+def measure_open(kernel: str, n_metrics: int, min_time: float, repeats: int) -> float:
+    """Evaluations per second of an open kernel computing the first ``n_metrics`` metrics into
+    a reused buffer (the series), on the current number of Numba threads."""
+    from bench.open import rate_case
+
+    case = rate_case(kernel)
+    n_points, n_t = OPEN_GRIDS[kernel]
+    table = case.table(n_points)
+    t = np.linspace(0.0, 20.0, n_t)
+    slot = np.full(len(METRIC_NAMES), -1, dtype=np.int64)
+    slot[:n_metrics] = np.arange(n_metrics)
+    out = np.zeros((n_metrics, table.shape[0], n_t))
+    return best_rate(lambda: case.run(table, t, slot, out), table.shape[0] * n_t, min_time,
+                     repeats)
+
+
 def measure(kernel: str, n_metrics: int, min_time: float, repeats: int) -> tuple[float, float]:
-    """(series, reduced) evaluations per second on the current number of Numba threads."""
+    """(series, reduced) evaluations per second on the current number of Numba threads. An
+    open kernel is not routed by ``Grid`` (nor by ``reduce_grid``) yet: its series rate stands
+    for both (a reduction adds little to these kernels' propagation: closed field_full
+    measures the same for both)."""
+    if kernel in OPEN_KERNELS:
+        series = measure_open(kernel, n_metrics, min_time, repeats)
+        return series, series
     # the ODE kernel is ~50x slower: a smaller grid keeps each call short
     n_points, n_t = (256, 400) if kernel == "field_full" else (2048, 1000)
     grid = grid_for(kernel, n_metrics, n_points, n_t)
@@ -108,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"bench.rates: {args.threads} Numba thread(s); {os.cpu_count()} CPUs; "
           f"load average {load:.2f} at the start")
-    print(f"{'kernel':<12} {'metrics':>7} {'series M pt/s':>14} {'reduced M pt/s':>15}")
+    print(f"{'kernel':<20} {'metrics':>7} {'series M pt/s':>14} {'reduced M pt/s':>15}")
     table: dict[tuple[str, bool], dict[int, float]] = {}
     for kernel in args.kernels:
         for k in args.metrics:
@@ -117,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
             reduced /= args.threads
             table.setdefault((kernel, True), {})[k] = series
             table.setdefault((kernel, False), {})[k] = reduced
-            print(f"{kernel:<12} {k:>7} {series / 1e6:>14.1f} {reduced / 1e6:>15.1f}", flush=True)
+            print(f"{kernel:<20} {k:>7} {series / 1e6:>14.2f} {reduced / 1e6:>15.2f}",
+                  flush=True)
     print("\nRATES = {  # evaluations/s per core: (kernel, keep_series) -> {n_metrics: rate}")
     for (kernel, keep), rates in table.items():
         body = ", ".join(f"{k}: {_round2(r):.1e}" for k, r in rates.items())

@@ -125,6 +125,31 @@ RATIOS: dict[str, list[tuple[str, str, str]]] = {
                ("run_reduce_points_per_s", "in_memory_points_per_s", "[reduce] / in-memory")],
 }
 
+#: bench/results/kernels-open.json (``python -m bench.kernels --open-only``, bench/open.py)
+OPEN: Columns = {
+    "case": ("case", str),
+    "route": ("route", str),
+    "numba_threads": ("threads", number),
+    "qbfast": ("open kernel", rate),
+    "qbfast energy only": ("open kernel, energy only", rate),
+    "closed kernel": ("closed kernel, rates 0", rate),
+    "mesolve states": ("QuTiP mesolve states", rate),
+    "mesolve+metrics": ("QuTiP mesolve + metrics", rate),
+    "max dev vs mesolve": ("max dev vs mesolve", str),
+    "bound": ("bound", str),
+    "target points/s": ("target", rate),
+    "scaled target points/s": ("target scaled by the cavity row", rate),
+    "rate met": ("rate", str),
+    "target ratio vs mesolve": ("target ratio", number),
+    "ratio met vs mesolve+metrics": ("ratio vs mesolve + metrics", str),
+    "ratio met vs mesolve states": ("ratio vs mesolve states", str),
+    "closed cavity kernel": ("closed cavity kernel (the targets' scale)", rate),
+}
+COLUMNS["kernels-open"] = OPEN
+RATIOS["kernels-open"] = [("qbfast", "mesolve+metrics", "open / mesolve + metrics"),
+                          ("qbfast", "mesolve states", "open / mesolve states"),
+                          ("qbfast", "closed kernel", "open / closed")]
+
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")

@@ -21,7 +21,8 @@ import xarray as xr
 from .analysis.plots import BARE_VARIANTS, CAVITY_J2, FIGURE_SPECS, figures
 
 __all__ = ["figure_datasets", "run_figure_specs", "write_figures", "FIGURE_SPECS",
-           "BARE_VARIANTS", "open_maps_datasets", "write_open_maps"]
+           "BARE_VARIANTS", "charger_datasets", "write_charger_figure", "CHARGER_FIGURE",
+           "open_maps_datasets", "write_open_maps"]
 
 
 def figure_datasets(n_t: int = 1001) -> dict[str, xr.Dataset]:
@@ -91,8 +92,74 @@ def run_figure_specs(spec_dir: str | os.PathLike[str], store_dir: str | os.PathL
 def write_figures(out_dir: str | os.PathLike[str],
                   data: Mapping[str, xr.Dataset] | None = None, n_t: int = 1001) -> list[Path]:
     """:func:`qbfast.analysis.plots.figures` of ``data`` (default: :func:`figure_datasets`
-    of ``n_t`` times) into ``out_dir``; returns the paths of the PNGs."""
-    return figures(out_dir, data if data is not None else figure_datasets(n_t))
+    of ``n_t`` times) into ``out_dir``, then the charger comparison
+    (:func:`write_charger_figure`, always computed in-process, ``n_t`` times); returns the
+    paths of the PNGs."""
+    paths = figures(out_dir, data if data is not None else figure_datasets(n_t))
+    return [*paths, write_charger_figure(out_dir, n_t)]
+
+
+# ---- the charger comparison (docs/chargers.md) ---------------------------------------------
+
+#: File name of the charger comparison in ``qbfast figures``' output directory.
+CHARGER_FIGURE = "chargers.png"
+#: The chargers compared, with their line styles.
+CHARGER_STYLES = (("fock", "-"), ("coherent", "--"), ("thermal", ":"))
+#: Mean photon number of every charger (the Fock state |n> with n = nbar).
+CHARGER_NBAR = 4
+#: Columns of the figure.
+CHARGER_J2 = (0.0, 1.0)
+
+
+def charger_datasets(n_t: int = 1001, nbar: int = CHARGER_NBAR) -> dict[str, xr.Dataset]:
+    """Energy and ergotropy of the cavity battery for the Fock (n = ``nbar``), coherent and
+    thermal (mean photon number ``nbar``) chargers, J2 in :data:`CHARGER_J2`, J1 = omega_g =
+    omega_a = Delta = 1, bare accounting, t in [0, 10] (``n_t`` times): {charger: Dataset}."""
+    from .api import sweep
+
+    t = np.linspace(0.0, 10.0, n_t)
+    base: dict[str, Any] = dict(J2=list(CHARGER_J2), J1=1.0, omega_g=1.0, omega_a=1.0,
+                                Delta=1.0, battery_hamiltonian="bare",
+                                metrics=["energy", "ergotropy"])
+    data = {}
+    for charger, _ in CHARGER_STYLES:
+        kw: dict[str, Any] = ({"n": int(nbar)} if charger == "fock"
+                              else {"charger": charger, "nbar": float(nbar)})
+        data[charger] = sweep("cavity", t, **base, **kw)
+    return data
+
+
+def write_charger_figure(out_dir: str | os.PathLike[str], n_t: int = 1001,
+                         nbar: int = CHARGER_NBAR) -> Path:
+    """The charger comparison as ``out_dir``/:data:`CHARGER_FIGURE`: energy (top row) and
+    ergotropy (bottom row) against t of the three chargers of :func:`charger_datasets`, one
+    column per J2; returns the path."""
+    from .analysis.plots import label, new_figure
+
+    data = charger_datasets(n_t, nbar)
+    fig, axes = new_figure(2, len(CHARGER_J2), width=5.5, height=3.4)
+    for col, j2 in enumerate(CHARGER_J2):
+        for row, name in enumerate(("energy", "ergotropy")):
+            ax = axes[row, col]
+            for charger, style in CHARGER_STYLES:
+                ds = data[charger].sel(J2=j2)
+                what = f"Fock n = {nbar}" if charger == "fock" else f"{charger} nbar = {nbar}"
+                ax.plot(ds.t, ds[name], style, label=what)
+            ax.set_ylabel(label(data["fock"][name], name))
+            ax.set_xlim(float(ds.t[0]), float(ds.t[-1]))
+            ax.grid(alpha=0.3)
+            if row == 0:
+                ax.set_title(f"J2 = {j2:g}")
+            else:
+                ax.set_xlabel(label(data["fock"].t, "t"))
+    axes[0, 0].legend(loc="best", fontsize="small")
+    fig.suptitle(f"cavity battery, three chargers at mean photon number {nbar} "
+                 "(J1 = omega_g = omega_a = Delta = 1, bare accounting)", fontsize="medium")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / CHARGER_FIGURE
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path
 
 
 # ---- open batteries: maximum ergotropy and steering over (gamma_phi, gamma) -----------------

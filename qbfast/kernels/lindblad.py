@@ -179,7 +179,8 @@ def taylor_step(v, n_blk, d, jd, g1, g1_norm, h, t0, a, b, omega, driven, w, phi
     w_{k+1} = h/(k+1) [D w_k + Jd w_k(next block) + G1 sum_{j<=k} phi_j w_{k-j}],
     phi_j = h^j f^(j)(t0) / j! (f^(j) = (A/2) omega^j cos(omega t0 + j pi/2), j >= 1), summed
     until two consecutive terms (and the drive's next phi) fall below 1e-17 |v|.
-    ``w`` (TAYLOR_TERMS + 1, n_blk, 10), ``phi`` (TAYLOR_TERMS + 1,), ``conv`` (10,) scratch."""
+    ``w`` (TAYLOR_TERMS + 1, n_blk, 10), ``phi`` (TAYLOR_TERMS + 1,), ``conv`` (20,) scratch
+    (the drive's convolution, then the derivative being summed)."""
     vmax = 0.0
     for s in range(n_blk):
         for i in range(N_SWAP):
@@ -206,17 +207,27 @@ def taylor_step(v, n_blk, d, jd, g1, g1_norm, h, t0, a, b, omega, driven, w, phi
                     for j in range(k + 1):
                         acc += phi[j] * w[k - j, s, m]
                     conv[m] = acc
+            # the derivative of every component at once, column by column: for each i the
+            # same additions in the same order as a dot product per i (d, then jd, then G1,
+            # each in ascending m), but independent across i, so that they vectorize
             for i in range(N_SWAP):
-                acc = 0.0
+                conv[N_SWAP + i] = 0.0
+            for m in range(N_SWAP):
+                x = w[k, s, m]
+                for i in range(N_SWAP):
+                    conv[N_SWAP + i] += d[s, i, m] * x
+            if s + 1 < n_blk:
                 for m in range(N_SWAP):
-                    acc += d[s, i, m] * w[k, s, m]
-                if s + 1 < n_blk:
-                    for m in range(N_SWAP):
-                        acc += jd[s + 1, i, m] * w[k, s + 1, m]
-                if driven:
-                    for m in range(N_SWAP):
-                        acc += g1[i, m] * conv[m]
-                term = scale * acc
+                    x = w[k, s + 1, m]
+                    for i in range(N_SWAP):
+                        conv[N_SWAP + i] += jd[s + 1, i, m] * x
+            if driven:
+                for m in range(N_SWAP):
+                    x = conv[m]
+                    for i in range(N_SWAP):
+                        conv[N_SWAP + i] += g1[i, m] * x
+            for i in range(N_SWAP):
+                term = scale * conv[N_SWAP + i]
                 w[k + 1, s, i] = term
                 v[s, i] += term
                 biggest = max(biggest, abs(term))

@@ -156,10 +156,14 @@ _SAME_SPAN = 1e-12
 def advance(v, n_sec, d, jd, h_max, span, spans, pm, col, w, phi, conv):
     """v(t) -> v(t + span) for the constant cavity generator. A span equal (to 1e-12
     relative) to the previous one, on a state of at most :data:`MATRIX_DIM` numbers, uses the
-    step matrix pm = exp(G span), built once from the Taylor propagator's images of the basis
-    vectors (block lower triangular: sector s feeds sectors <= s) and reused while the spans
-    stay equal (uniform grids: a matrix-vector product per time); otherwise the Taylor
-    propagator itself. ``spans`` = (the matrix's span, the previous span), 0 for none."""
+    step matrix exp(G span), built once from the Taylor propagator's images of the basis
+    vectors (block triangular: sector s feeds sectors <= s) and reused while the spans stay
+    equal (uniform grids: a matrix-vector product per time); otherwise the Taylor propagator
+    itself. ``pm`` holds the matrix transposed (pm[c] = the image of basis vector c), so that
+    the product runs over contiguous rows: v_new[r] = sum over c >= 10 (r // 10) of
+    pm[c, r] v[c], accumulated in ascending c for every r at once (independent sums: they
+    vectorize, in the same order of operations as one dot product per r).
+    ``spans`` = (the matrix's span, the previous span), 0 for none."""
     if span <= 0.0:
         return
     dim = n_sec * N_SWAP
@@ -178,19 +182,18 @@ def advance(v, n_sec, d, jd, h_max, span, spans, pm, col, w, phi, conv):
             propagate(col, n_sec, d, jd, d[0], 0.0, 0.0, span, h_max, 0.0, 0.0, 0.0, False, w,
                       phi, conv)
             for r in range(dim):
-                pm[r, c] = col[r // N_SWAP, r % N_SWAP]
+                pm[c, r] = col[r // N_SWAP, r % N_SWAP]
         spans[0] = span
     flat = col.reshape(col.size)
-    for s in range(n_sec):
-        for i in range(N_SWAP):
-            flat[s * N_SWAP + i] = v[s, i]
-    for s in range(n_sec):
-        for i in range(N_SWAP):
-            r = s * N_SWAP + i
-            acc = 0.0
-            for c in range(s * N_SWAP, dim):
-                acc += pm[r, c] * flat[c]
-            v[s, i] = acc
+    new = v.reshape(v.size)
+    for r in range(dim):
+        flat[r] = new[r]
+        new[r] = 0.0
+    for c in range(dim):
+        x = flat[c]
+        image = pm[c]
+        for r in range((c // N_SWAP + 1) * N_SWAP):
+            new[r] += image[r] * x
 
 
 @kernel
@@ -214,7 +217,7 @@ def open_cavity_states(params, t, thermal, states):
     v = np.empty((max_sec, N_SWAP))
     w = np.empty((TAYLOR_TERMS + 1, max_sec, N_SWAP))
     phi = np.empty(TAYLOR_TERMS + 1)
-    conv = np.empty(N_SWAP)
+    conv = np.empty(2 * N_SWAP)
     col = np.empty((max_sec, N_SWAP))
     pm = np.empty((min(max_sec * N_SWAP, MATRIX_DIM), min(max_sec * N_SWAP, MATRIX_DIM)))
     spans = np.zeros(2)
@@ -250,7 +253,7 @@ def open_cavity_grid(params, t, thermal, bare, slot, out, n_threads):
         v = np.empty((max_sec, N_SWAP))
         w = np.empty((TAYLOR_TERMS + 1, max_sec, N_SWAP))
         phi = np.empty(TAYLOR_TERMS + 1)
-        conv = np.empty(N_SWAP)
+        conv = np.empty(2 * N_SWAP)
         summary = np.empty((N_SUMMARY, T_BLOCK))
         stored = np.empty(T_BLOCK)
         shared = np.empty(T_BLOCK)

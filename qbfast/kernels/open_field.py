@@ -120,7 +120,7 @@ def open_field_states(params, t, full, states):
     v = np.empty((1, N_SWAP))
     w = np.empty((TAYLOR_TERMS + 1, 1, N_SWAP))
     phi = np.empty(TAYLOR_TERMS + 1)
-    conv = np.empty(N_SWAP)
+    conv = np.empty(2 * N_SWAP)
     for p in range(params.shape[0]):
         g1_norm, h_max = field_generators(params, p, full, d, jd, g1, ops, lower, h4)
         v[:] = 0.0
@@ -152,7 +152,7 @@ def open_field_grid(params, t, full, bare, slot, out, n_threads):
         v = np.empty((1, N_SWAP))
         w = np.empty((TAYLOR_TERMS + 1, 1, N_SWAP))
         phi = np.empty(TAYLOR_TERMS + 1)
-        conv = np.empty(N_SWAP)
+        conv = np.empty(2 * N_SWAP)
         summary = np.empty((N_SUMMARY, T_BLOCK))
         stored = np.empty(T_BLOCK)
         shared = np.empty(T_BLOCK)

@@ -72,6 +72,20 @@ RATES: Mapping[tuple[str, bool], Mapping[int, float]] = MappingProxyType({
     ("field_drive", False): {1: 2.3e8, 2: 1.7e8, 4: 1.2e8, 8: 8.3e7, 15: 3.8e7},
     ("field_full", True): {1: 9.2e5, 2: 9.2e5, 4: 8.8e5, 8: 9.3e5, 15: 8.3e5},
     ("field_full", False): {1: 8.9e5, 2: 9.9e5, 4: 8.9e5, 8: 8.3e5, 15: 9.1e5},
+    # The open kernels (issue 18), MEASURED with ``python -m bench.rates --kernels
+    # open_field_drive open_field_full open_cavity open_cavity_thermal`` 2026-12-07 16:16 UTC
+    # (same machine, load average about 2-4), on the cases of ``bench.open.rate_case``, 1000
+    # times in [0, 20]: every field channel; the cavity's lossy cascade at n = 7 (gamma_phi
+    # alone runs about 6x faster); thermal nbar = 1 (69 sectors; the cost grows with the
+    # sectors). Not yet routed by Grid: the series rate stands for both keep_series values.
+    ("open_field_drive", True): {1: 5.2e5, 2: 5.0e5, 4: 5.0e5, 8: 5.0e5, 15: 4.8e5},
+    ("open_field_drive", False): {1: 5.2e5, 2: 5.0e5, 4: 5.0e5, 8: 5.0e5, 15: 4.8e5},
+    ("open_field_full", True): {1: 5.0e5, 2: 5.1e5, 4: 5.0e5, 8: 5.0e5, 15: 4.9e5},
+    ("open_field_full", False): {1: 5.0e5, 2: 5.1e5, 4: 5.0e5, 8: 5.0e5, 15: 4.9e5},
+    ("open_cavity", True): {1: 7.6e5, 2: 7.5e5, 4: 7.7e5, 8: 7.4e5, 15: 7.0e5},
+    ("open_cavity", False): {1: 7.6e5, 2: 7.5e5, 4: 7.7e5, 8: 7.4e5, 15: 7.0e5},
+    ("open_cavity_thermal", True): {1: 8.5e3, 2: 8.7e3, 4: 8.7e3, 8: 8.6e3, 15: 8.5e3},
+    ("open_cavity_thermal", False): {1: 8.5e3, 2: 8.7e3, 4: 8.7e3, 8: 8.6e3, 15: 8.5e3},
 })
 #: A kernel missing from :data:`RATES` (e.g. a new charger kernel) is planned at the rate of
 #: the slowest measured one, "field_full": its tasks err on the short side.

@@ -113,8 +113,9 @@ def test_figures_writes_every_figure(tmp_path, capsys, monkeypatch):
     assert code == 0
     assert out.startswith("no figure specs in sweeps/; computing the figure data in-process")
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())
-    assert names == ["fig1.png", "fig2.png", "fig3_bare.png", "fig3_interacting.png",
-                     "fig4_bare.png", "fig4_interacting.png", "fig5.png", "open_maps.png"]
+    assert names == ["chargers.png", "fig1.png", "fig2.png", "fig3_bare.png",
+                     "fig3_interacting.png", "fig4_bare.png", "fig4_interacting.png", "fig5.png",
+                     "open_maps.png"]
     for name in names:
         assert_png(tmp_path / "figs" / name)
         assert f"wrote {tmp_path / 'figs' / name}" in out

@@ -58,8 +58,8 @@ def test_figures_from_specs_through_the_engine(tmp_path):
     assert data["fig3_bare"].attrs["battery_hamiltonian"] == "bare"
     assert data["fig3"].attrs["battery_hamiltonian"] == "interacting"
     assert data["fig3"].energy.chunks is not None  # opened lazily from the store
-    paths = write_figures(tmp_path / "figs", data)
-    assert len(paths) == 7
+    paths = write_figures(tmp_path / "figs", data, n_t=51)
+    assert len(paths) == 8  # Figs. 1-5 (3 and 4 in both accountings) and the chargers
     for p in paths:
         assert p.read_bytes().startswith(b"\x89PNG") and p.stat().st_size > 1000
 

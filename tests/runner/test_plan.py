@@ -439,3 +439,21 @@ def test_groups_from_1_to_1e13_points(monkeypatch, keep_series, threads):
         monkeypatch.setattr(P, "AUTO_GROUP", False)
         assert plan(w, threads=threads).chunks == p.chunks  # grouping leaves tasks alone
         monkeypatch.setattr(P, "AUTO_GROUP", True)
+
+
+OPEN_KERNELS = ("open_field_drive", "open_field_full", "open_cavity", "open_cavity_thermal")
+
+
+@pytest.mark.parametrize("kernel", OPEN_KERNELS)
+@pytest.mark.parametrize("keep_series", [True, False])
+def test_open_kernels_are_planned_from_their_own_rates(kernel, keep_series):
+    """Each open route (issue 18) has its own measured RATES entry, and a plan of that kernel
+    uses it, not the DEFAULT_RATE_KERNEL fallback of unknown kernels."""
+    table = P.RATES[(kernel, keep_series)]
+    assert table is not P.RATES[(P.DEFAULT_RATE_KERNEL, keep_series)]
+    assert 1 in table and 15 in table
+    for k, rate in table.items():
+        assert kernel_rate(kernel, keep_series, k) == rate
+    p = plan(work((64, 64, 1000), kernel=kernel, n_metrics=15, keep_series=keep_series))
+    assert p.rate == table[15]
+    assert p.rate != kernel_rate(P.DEFAULT_RATE_KERNEL, keep_series, 15)
