@@ -1,8 +1,8 @@
 """Runs on a changing cluster: real ``dask scheduler`` / ``dask worker`` processes, and a model of
 1,000 workers.
 
-    python -m bench.elastic                  # the four parts, about 6 minutes here
-    python -m bench.elastic --quick          # small and short (not recorded): about a minute
+    python -m bench.elastic                  # the four parts, about 5 minutes here
+    python -m bench.elastic --quick          # small and short (not recorded): 1-2 minutes
     python -m bench.elastic --skip-restart   # without part 3
 
 Parts 1-3 start real processes on 127.0.0.1: a ``dask scheduler`` and single-threaded
@@ -843,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     stagger = args.stagger or ("1s" if q else "2s")
     workers = min(args.workers, 2) if q else args.workers
     restart_timeout = args.restart_timeout or (40.0 if q else 180.0)
-    cost_tasks = 100 if q else 400
+    cost_tasks = 40 if q else 400
     if n_tasks < 4 or n_tasks % 2:
         parser.error(f"--tasks: expected an even number >= 4, got {n_tasks}")
     if not (delay >= 0 and args.sample > 0 and join_every >= 0 and workers >= 1):

@@ -105,11 +105,13 @@ def test_join_figures_count_busy_samples_until_the_tail():
     assert row["all_busy_fraction"] == pytest.approx(2 / 3)
 
 
-@pytest.mark.slow  # real dask scheduler / dask worker processes, about a minute
+@pytest.mark.slow  # real dask scheduler / dask worker processes, 1-2 minutes
 def test_quick_run_writes_sane_fields(tmp_path, monkeypatch):
+    """Parts 1, 2 and 4 (part 3, the scheduler restart, is left out to keep CI short: the
+    full run records it, and tests/runner/test_elastic.py tests the restart itself)."""
     monkeypatch.setenv("QBFAST_BENCH_RESULTS", str(tmp_path / "results"))
     out = tmp_path / "figures.json"
-    assert elastic.main(["--quick", "--json", str(out)]) == 0
+    assert elastic.main(["--quick", "--skip-restart", "--json", str(out)]) == 0
     assert not (tmp_path / "results").exists()  # a smoke run is not recorded
     rows = json.loads(out.read_text())
     tables: dict[str, list[dict]] = {}
@@ -124,9 +126,7 @@ def test_quick_run_writes_sane_fields(tmp_path, monkeypatch):
     assert (fixed["case"], rotating["case"]) == ("fixed", "rotating")
     assert fixed["finished"] == rotating["finished"] == "yes" and fixed["rc"] == 0
     assert rotating["rc"] == 0 and rotating["points_per_s"] > 0 and rotating["vs_fixed"] > 0
-    restart = tables["restart"]
-    assert [r["case"] for r in restart] == ["no restart", "restart"]
-    assert restart[0]["finished"] == "yes" and restart[1]["finished"] in ("yes", "no")
+    assert "restart" not in tables
     compared = {r["store"]: r["identical"] for r in tables["bit for bit"]}
     assert compared["part 1 (joins)"] == compared["part 2 (rotating)"] == "yes"
     assert all(v == "yes" for v in compared.values())
@@ -135,3 +135,5 @@ def test_quick_run_writes_sane_fields(tmp_path, monkeypatch):
     assert walltime["finish_s"] >= no_walltime["finish_s"] * 0.99
     for r in tables["model"]:
         assert r["client_s_per_completion"] > 0 and r["client_s_per_refresh"] > 0
+    (client,) = tables["client"]
+    assert client["completions_per_s"] > 0 and client["idle_cpu_per_s"] >= 0
