@@ -65,7 +65,7 @@ def _quiet_distributed() -> None:
 
 def _check_run_options(args: argparse.Namespace) -> None:
     """The options of ``run`` that need no spec: one :class:`_UserError` (or ClusterError)
-    line, before anything is read or started."""
+    line, before anything is started (the spec read, its [cluster] table applied)."""
     import math
 
     from .runner.cluster import available_cores, check_address
@@ -116,12 +116,26 @@ def _check_run_options(args: argparse.Namespace) -> None:
                              f"few hundred MB); use at most {cores}, or add --force")
 
 
+def _apply_cluster_table(args: argparse.Namespace, table: dict[str, Any]) -> None:
+    """The spec's ``[cluster]`` table as the batch-job flags it names, where those are not
+    given: the flags override it. A run given ``--scheduler`` or a local cluster's
+    ``--workers``/``--threads-per-worker`` leaves the table aside."""
+    if not table or args.scheduler is not None or args.workers is not None \
+            or args.threads_per_worker is not None:
+        return
+    for key, value in table.items():
+        name = "cluster" if key == "kind" else key
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 def _run(args: argparse.Namespace) -> int:
     from .runner.driver import execute
     from .runner.spec import load_spec
 
-    _check_run_options(args)
     spec = load_spec(args.spec)
+    _apply_cluster_table(args, spec.cluster)
+    _check_run_options(args)
     _quiet_distributed()
     if args.dashboard:
         import importlib.util

@@ -30,6 +30,11 @@ Format (see the README)::
     over = "t"
     stats = ["max", "argmax", "min", "argmin", "first_max"]
     keep_series = false
+    [cluster]                             # optional: batch jobs (dask-jobqueue), as the
+    kind = "slurm"                        # run flags --cluster, --cores, ... name them;
+    cores = 32                            # the flags override it; not part of the spec's
+    memory = "64GB"                       # identity (hash): a store resumes under another
+    walltime = "01:00:00"                 # [cluster]
 
 Dimensions are the swept parameters in the order of ``[params]``, then ``t``: ``t`` is moved
 last wherever it appears, because the kernels run along t innermost. A dimension (``t``
@@ -66,7 +71,11 @@ from .plan import DEFAULT_THREADS, Plan, Work, plan
 #: Top-level keys of a spec and what they hold (used in the "allowed" part of messages).
 TOP_KEYS = ("model", "protocol", "battery_hamiltonian", "charger", "metrics", "dtype",
             "description", "max_step", "params", "chunks", "reduce", "codec",
-            "group")
+            "group", "cluster")
+#: Keys of ``[cluster]``: the ``qbfast run`` batch-job flags (dask-jobqueue's option names;
+#: ``kind`` is ``--cluster``), integers >= 1 or strings.
+CLUSTER_INT_KEYS = ("cores", "processes", "jobs", "adapt_max")
+CLUSTER_KEYS = ("kind", *CLUSTER_INT_KEYS, "memory", "walltime", "account", "queue")
 RANGE_KEYS = ("start", "stop", "num")
 REDUCE_KEYS = ("over", "stats", "keep_series")
 #: Most values along one dimension (a range's ``num`` or a list's length): 10**7 values are
@@ -112,7 +121,8 @@ class Spec:
     def __init__(self, *, name: str, source: str, text: str, grid: Grid, dtype: str,
                  chunk_overrides: dict[str, int], reduce: Reduce | None,
                  description: str, codec: str = "auto",
-                 group_overrides: dict[str, int] | None = None) -> None:
+                 group_overrides: dict[str, int] | None = None,
+                 cluster: dict[str, Any] | None = None) -> None:
         self.name = name
         self.source = source
         self.text = text
@@ -125,6 +135,9 @@ class Spec:
         self.codec = codec
         #: The ``[group]`` table as given (swept dim -> tasks per storage chunk), or None.
         self.group_overrides = None if group_overrides is None else dict(group_overrides)
+        #: The ``[cluster]`` table as given (key -> value; ``{}`` without one): where the
+        #: sweep runs, not what it computes, so outside :meth:`canonical` and the hash.
+        self.cluster = dict(cluster or {})
 
     # ---- planning -------------------------------------------------------------------------
     def plan(self, threads: int = DEFAULT_THREADS) -> Plan:
@@ -376,9 +389,44 @@ def _build(doc: dict[str, Any], *, name: str, source: str, text: str) -> Spec:
     if codec not in CODECS:
         raise _fail(source, "codec", f"unknown codec {codec!r}; allowed: {_choices(CODECS)}")
     group = _group_overrides(source, doc.get("group"), grid, reduce)
+    cluster = _cluster(source, doc.get("cluster"))
     return Spec(name=name, source=source, text=text, grid=grid, dtype=dtype,
                 chunk_overrides=chunk_overrides, reduce=reduce, description=description,
-                codec=codec, group_overrides=group)
+                codec=codec, group_overrides=group, cluster=cluster)
+
+
+def _cluster(source: str, table: object) -> dict[str, Any]:
+    """The ``[cluster]`` table, checked as the ``qbfast run`` flags it stands for are."""
+    from .cluster import JOBQUEUE_KINDS, ClusterError, lifetime_margin, walltime_seconds
+
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise _fail(source, "cluster", f"expected a table [cluster] with keys "
+                                       f"{_choices(CLUSTER_KEYS)}")
+    for k, v in table.items():
+        if k not in CLUSTER_KEYS:
+            raise _fail(source, f"cluster.{k}", f"unknown key; allowed: "
+                                                f"{_choices(CLUSTER_KEYS)}")
+        if k in CLUSTER_INT_KEYS:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise _fail(source, f"cluster.{k}", f"expected an integer >= 1, got {v!r}")
+        elif not isinstance(v, str) or not v.strip():
+            raise _fail(source, f"cluster.{k}", f"expected a non-empty string, got {v!r}")
+    if "kind" not in table:
+        raise _fail(source, "cluster.kind", f"missing; allowed: {_choices(JOBQUEUE_KINDS)}")
+    if table["kind"] not in JOBQUEUE_KINDS:
+        raise _fail(source, "cluster.kind", f"unknown kind {table['kind']!r}; allowed: "
+                                            f"{_choices(JOBQUEUE_KINDS)}")
+    if "jobs" in table and "adapt_max" in table:
+        raise _fail(source, "cluster", "jobs (fixed) and adapt_max (adaptive): choose one")
+    if "walltime" in table:
+        try:
+            lifetime_margin(walltime_seconds(table["walltime"]))
+        except ClusterError as e:
+            raise _fail(source, "cluster.walltime",
+                        str(e).removeprefix("--walltime").lstrip(": ")) from None
+    return dict(table)
 
 
 def _group_overrides(source: str, table: object, grid: Grid,

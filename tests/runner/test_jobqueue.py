@@ -41,17 +41,36 @@ J2 = 1
 """  # 6 tasks
 
 
+CLUSTER_TABLE = """
+[cluster]
+kind = "local"
+cores = 1
+processes = 1
+memory = "1GB"
+jobs = 2
+walltime = "00:10:00"
+"""
+
+
 @pytest.mark.slow  # batch jobs as local processes
 # dask-jobqueue's LocalCluster leaves its jobs' pipes for the garbage collector
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
-def test_local_jobqueue_run_is_bit_for_bit_on_its_jobs_workers(tmp_path):
-    spec = qbstore.spec_file(tmp_path, SPEC, "jq")
-    reference = qbstore.reference_store(spec, tmp_path / "ref")
+@pytest.mark.parametrize("given", ["flags", "[cluster]"])
+def test_local_jobqueue_run_is_bit_for_bit_on_its_jobs_workers(tmp_path, capsys, given):
+    """The same jobs from the run flags or from the spec's [cluster] table; the store then
+    resumes (here: is found complete) under the spec without the table: same identity."""
+    plain = qbstore.spec_file(tmp_path, SPEC, "jq")
+    spec = plain if given == "flags" else qbstore.spec_file(tmp_path, SPEC + CLUSTER_TABLE,
+                                                            "jq-table")
+    flags = ["--cluster", "local", "--cores", "1", "--processes", "1", "--memory", "1GB",
+             "--jobs", "2", "--walltime", "00:10:00"] if given == "flags" else []
+    reference = qbstore.reference_store(plain, tmp_path / "ref")
     path = tmp_path / "s.zarr"
-    assert main(["run", str(spec), "--store", str(path), "--cluster", "local", "--cores", "1",
-                 "--processes", "1", "--memory", "1GB", "--jobs", "2", "--walltime",
-                 "00:10:00", "--timeout", "120"]) == 0
+    assert main(["run", str(spec), "--store", str(path), *flags, "--timeout", "120"]) == 0
+    assert "qbfast: dask-jobqueue LocalCluster: 2 jobs\n" in capsys.readouterr().err
+    assert main(["run", str(plain), "--store", str(path)]) == 0
+    assert "is already complete" in capsys.readouterr().out
     assert qbstore.is_complete(path)
     assert qbstore.data_files(path) == qbstore.data_files(reference)
     rows = read_placements(path)
@@ -167,6 +186,66 @@ def test_minimum_walltime_is_the_shortest_whole_minute_that_holds_the_task(task_
     assert lifetime_margin(least)[0] >= task_seconds
     if least > 180:  # a minute less would not hold it
         assert lifetime_margin(least - 60)[0] < task_seconds
+
+
+def test_cluster_table_is_outside_the_specs_identity():
+    """[cluster] says where a sweep runs, not what it computes: with any table, or none, the
+    canonical form and the hash are the same (existing stores resume under a new table)."""
+    from qbfast.runner.spec import parse_spec
+
+    plain = parse_spec(SPEC)
+    local = parse_spec(SPEC + CLUSTER_TABLE)
+    slurm = parse_spec(SPEC + '[cluster]\nkind = "slurm"\nadapt_max = 8\naccount = "p"\n')
+    assert local.cluster == {"kind": "local", "cores": 1, "processes": 1, "memory": "1GB",
+                             "jobs": 2, "walltime": "00:10:00"}
+    assert plain.cluster == {} and slurm.cluster["adapt_max"] == 8
+    assert plain.canonical() == local.canonical() == slurm.canonical()
+    assert plain.hash == local.hash == slurm.hash
+
+
+@pytest.mark.parametrize("table, fragment", [
+    ('kind = "slurm"\nnodes = 2', "cluster.nodes: unknown key; allowed: 'kind', 'cores'"),
+    ('cores = 2', "cluster.kind: missing; allowed: 'slurm', 'pbs', 'local'"),
+    ('kind = "sge"', "cluster.kind: unknown kind 'sge'; allowed: 'slurm', 'pbs', 'local'"),
+    ('kind = "slurm"\ncores = 0', "cluster.cores: expected an integer >= 1, got 0"),
+    ('kind = "slurm"\njobs = true', "cluster.jobs: expected an integer >= 1, got True"),
+    ('kind = "slurm"\nmemory = 64', "cluster.memory: expected a non-empty string, got 64"),
+    ('kind = "slurm"\njobs = 2\nadapt_max = 4', "cluster: jobs (fixed) and adapt_max"),
+    ('kind = "slurm"\nwalltime = "00:02:00"', "cluster.walltime: 120 s: too short"),
+    ('kind = "slurm"\nwalltime = "soon"', "cluster.walltime: expected HH:MM:SS"),
+])
+def test_bad_cluster_table_one_line_rc_2_nothing_written(tmp_path, capsys, table, fragment):
+    spec = qbstore.spec_file(tmp_path, f"{SPEC}[cluster]\n{table}\n", "jq")
+    assert main(["run", str(spec), "--store", str(tmp_path / "s.zarr")]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"qbfast: error: {spec}: {fragment}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jq.toml"]
+
+
+# a cluster dask-jobqueue refuses in its constructor is half built: its __del__ warns
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.parametrize("table, args, fragment", [
+    # the table reaches dask-jobqueue (which wants memory too)
+    ('kind = "slurm"\ncores = 2', [], "--cluster slurm: dask-jobqueue refused the options: "
+                                       "You must specify how much cores and memory"),
+    # a flag overrides the table's kind...
+    ('kind = "slurm"\ncores = 2', ["--cluster", "pbs"], "--cluster pbs: dask-jobqueue "
+                                                         "refused the options"),
+    # ... and a job flag applies to the table's kind (no "add --cluster")
+    ('kind = "slurm"\ncores = 1\nmemory = "1GB"', ["--walltime", "00:02:00"],
+     "--walltime 120 s: too short"),
+])
+def test_cluster_table_under_the_flags(tmp_path, capsys, monkeypatch, table, args, fragment):
+    monkeypatch.setenv("PATH", f"{FAKE_BATCH}{os.pathsep}{os.environ['PATH']}")
+    spec = qbstore.spec_file(tmp_path, f"{SPEC}[cluster]\n{table}\n", "jq")
+    assert main(["run", str(spec), "--store", str(tmp_path / "s.zarr"), *args]) == 2
+    err = capsys.readouterr().err
+    errors = [ln for ln in err.splitlines() if "error" in ln.lower() or "Traceback" in ln]
+    assert len(errors) == 1 and errors[0].startswith("qbfast: error: "), err
+    assert fragment in errors[0], err
+    assert not (tmp_path / "s.zarr").exists()
 
 
 @pytest.mark.slow  # a subprocess
