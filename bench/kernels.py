@@ -605,7 +605,8 @@ def bench_chargers(args: argparse.Namespace) -> tuple[dict[str, float], list[dic
         t_q = t[: args.charger_qutip_times]
         base = {"J1": 0.75, "J2": 0.5, "omega_g": 1.0, "omega_a": 1.1, "Delta": 1.0}
         for charger in ("coherent", "thermal"):
-            for with_metrics in (False, True):
+            # --quick: the states+metrics baseline alone (the thermal one is the slow half)
+            for with_metrics in ((True,) if args.quick else (False, True)):
                 label = f"QuTiP {charger} nbar=10 " + ("states+metrics" if with_metrics
                                                         else "states")
                 t0 = time.perf_counter()
