@@ -439,13 +439,17 @@ def _churn(exc: BaseException) -> bool:
 
 
 class _QuietLostGather(logging.Filter):
-    """Drops tornado's ERROR record (with a CommClosedError traceback) of an ``as_completed``
-    result gather cut by the scheduler's loss: the run handles that future itself
-    (:data:`STALE_S`) and reports a lost scheduler in one line."""
+    """Drops the records, with a CommClosedError traceback, of the client's links cut by the
+    scheduler's loss: tornado's ERROR of an ``as_completed`` result gather (the run handles
+    that future itself, :data:`STALE_S`) and distributed.batched's INFO "Batched Comm Closed"
+    of the client's message stream (the client reconnects). The run reports a lost scheduler
+    in one line of its own."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not (isinstance(exc, OSError) and "_track_future" in record.getMessage())
+        message = record.getMessage()
+        return not (isinstance(exc, OSError)
+                    and ("_track_future" in message or message.startswith("Batched Comm Closed")))
 
 
 def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: Any,
@@ -603,8 +607,9 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
     waiting_since: float | None = None  # no scheduler, or no worker, since
     scanned = time.monotonic()
     quiet = _QuietLostGather()
-    tornado_log = logging.getLogger("tornado.application")
-    tornado_log.addFilter(quiet)
+    cut_logs = [logging.getLogger(name) for name in ("tornado.application", "distributed.batched")]
+    for cut_log in cut_logs:
+        cut_log.addFilter(quiet)
     try:
         while True:
             view.refresh()
@@ -664,7 +669,8 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             bar.say(f"qbfast: {report.resubmitted} tasks submitted again after their worker "
                     f"left (first: {report.churn})")
     finally:
-        tornado_log.removeFilter(quiet)
+        for cut_log in cut_logs:
+            cut_log.removeFilter(quiet)
         placements.close()
         bar.close()
         if in_flight and getattr(client, "status", "") == "running":

@@ -296,3 +296,32 @@ def test_unreachable_scheduler_one_line_rc_2_nothing_written(tmp_path, capsys, s
             else "no Dask handshake came within 2 s (--timeout)") in errors[0], err
     assert elapsed < 30
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elastic.toml"]
+
+
+def test_the_records_of_links_cut_by_a_lost_scheduler_are_dropped_and_no_other():
+    """The two records distributed and tornado write, with a traceback, when the scheduler
+    dies under a running client (seen in a CI run of the restart test above): dropped by the
+    driver's filter; the same messages without a comm error, and other errors, are kept."""
+    import logging
+
+    from distributed.comm.core import CommClosedError
+
+    from qbfast.runner.driver import _QuietLostGather
+
+    def record(name, level, msg, exc):
+        info = (type(exc), exc, None) if exc is not None else None
+        return logging.LogRecord(name, level, __file__, 1, msg, (), info)
+
+    cut = CommClosedError("in <TCP (closed) Client->Scheduler>: Stream is closed")
+    quiet = _QuietLostGather()
+    assert not quiet.filter(record("distributed.batched", logging.INFO,
+                                   "Batched Comm Closed <TCP (closed)>", cut))
+    assert not quiet.filter(record("tornado.application", logging.ERROR,
+                                   "Exception in callback functools.partial(<function "
+                                   "as_completed._track_future>)", cut))
+    assert quiet.filter(record("distributed.batched", logging.INFO,
+                               "Batched Comm Closed <TCP (closed)>", None))
+    assert quiet.filter(record("distributed.batched", logging.ERROR, "Error in batched write",
+                               ValueError("x")))
+    assert quiet.filter(record("tornado.application", logging.ERROR,
+                               "Exception in callback something else", cut))
