@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import xarray as xr
-from qbstore import SMALL_SPEC, reference_store, spec_file
 
 from qbfast import store
 from qbfast.analysis._io import IncompleteStoreError, open_store
@@ -24,15 +23,6 @@ DAMAGE = {
     "foreign": lambda p: p.write_text(json.dumps(
         {**json.loads(p.read_text()), "store_id": "0" * 32})),
 }
-
-
-@pytest.fixture(scope="module")
-def complete_store(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("complete")
-    path = reference_store(spec_file(d, SMALL_SPEC, "small"), d)
-    info = store.open_info(path)
-    store.write_complete(info, store.read_record(info))
-    return path
 
 
 def _damaged(complete_store: Path, tmp_path: Path, how: str) -> Path:

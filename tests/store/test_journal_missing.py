@@ -14,21 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from qbstore import SMALL_SPEC, data_files, is_complete, reference_store, spec_file
+from qbstore import SMALL_SPEC, data_files, is_complete, spec_file
 
 from qbfast import store
 from qbfast.analysis._io import IncompleteStoreError, open_store
 from qbfast.cli import main
 from qbfast.runner.driver import inspect_store
-
-
-@pytest.fixture(scope="module")
-def complete_store(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("complete")
-    path = reference_store(spec_file(d, SMALL_SPEC, "small"), d)
-    info = store.open_info(path)
-    store.write_complete(info, store.read_record(info))
-    return path
 
 
 def _without_journal(complete_store: Path, tmp_path: Path) -> Path:

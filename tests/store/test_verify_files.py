@@ -9,21 +9,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from qbstore import GROUP, GROUPABLE_SPEC, SMALL_SPEC, reference_store, spec_file
+from qbstore import GROUP, GROUPABLE_SPEC, reference_store, spec_file
 
 from qbfast import store
 from qbfast.cli import main
 from qbfast.runner.driver import existing_layout
 from qbfast.runner.spec import parse_spec
-
-
-@pytest.fixture(scope="module")
-def complete_store(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("complete")
-    path = reference_store(spec_file(d, SMALL_SPEC, "small"), d)
-    info = store.open_info(path)
-    store.write_complete(info, store.read_record(info))
-    return path
 
 
 def _files(path: Path) -> dict[str, bytes]:
