@@ -147,53 +147,132 @@ def cavity_trace(v, n_sec):
     return p_ee, p_t, p_gg, p_s
 
 
-#: Largest state (10 x sectors) that :func:`advance` propagates by a cached step matrix.
-MATRIX_DIM = 120
+#: Most sectors below its own that a column of the cached step matrix reaches (:func:`step_band`);
+#: a step needing more takes the Taylor propagator.
+BAND_MAX = 31
+#: Numbers of one thread's cached step matrix, at most (8 MB): the band shrinks for long cascades.
+STEP_MATRIX_SIZE = 1_000_000
+#: Bound on the norm of the step-matrix part dropped below the band (per step, per unit |v|).
+BAND_TOL = 1e-18
 _SAME_SPAN = 1e-12
 
 
 @kernel
-def advance(v, n_sec, d, jd, h_max, span, spans, pm, col, w, phi, conv):
-    """v(t) -> v(t + span) for the constant cavity generator. A span equal (to 1e-12
-    relative) to the previous one, on a state of at most :data:`MATRIX_DIM` numbers, uses the
-    step matrix exp(G span), built once from the Taylor propagator's images of the basis
-    vectors (block triangular: sector s feeds sectors <= s) and reused while the spans stay
-    equal (uniform grids: a matrix-vector product per time); otherwise the Taylor propagator
-    itself. ``pm`` holds the matrix transposed (pm[c] = the image of basis vector c), so that
-    the product runs over contiguous rows: v_new[r] = sum over c >= 10 (r // 10) of
-    pm[c, r] v[c], accumulated in ascending c for every r at once (independent sums: they
-    vectorize, in the same order of operations as one dot product per r).
-    ``spans`` = (the matrix's span, the previous span), 0 for none."""
+def generator_norms(d, jd, n_sec):
+    """(|D|, |J|): the largest induced inf-norms of the in-sector generators d[s] and of the
+    jumps jd[s] (s >= 1) to the sector below: the block-diagonal and block-off-diagonal parts
+    of the cascade's generator G = D + J."""
+    d_norm = 0.0
+    j_norm = 0.0
+    for s in range(n_sec):
+        d_norm = max(d_norm, norm_inf(d[s]))
+        if s >= 1:
+            j_norm = max(j_norm, norm_inf(jd[s]))
+    return d_norm, j_norm
+
+
+@kernel
+def step_band(d_norm, j_norm, span, n_sec, band_max):
+    """The band B of exp(G span): the part that moves a block k >= B + 1 sectors down is
+    dropped. In the Dyson series of exp((D + J) span) in powers of J, the k-th term moves
+    exactly k sectors down and has norm <= e^{|D| span} x^k / k!, x = |J| span; the dropped
+    tail sum_{k > B} is <= e^{|D| span} x^(B+1)/(B+1)! / (1 - x/(B+2)), kept below
+    :data:`BAND_TOL`. B = n_sec - 1 drops nothing; -1: B would exceed ``band_max``."""
+    x = j_norm * span
+    if x == 0.0:
+        return 0
+    term = math.exp(d_norm * span)
+    for k in range(1, n_sec):
+        term *= x / k
+        if x < k + 1 and term / (1.0 - x / (k + 1)) <= BAND_TOL:
+            return k - 1 if k - 1 <= band_max else -1
+    return n_sec - 1 if n_sec - 1 <= band_max else -1
+
+
+@kernel
+def equal_span_runs(t, runs):
+    """runs[k]: how many consecutive output intervals, from the one ending at t[k], have the
+    same span (to 1e-12 relative); the first interval runs from 0."""
+    n_t = t.shape[0]
+    for k in range(n_t - 1, -1, -1):
+        span = t[k] - (t[k - 1] if k > 0 else 0.0)
+        runs[k] = 1
+        if k + 1 < n_t:
+            nxt = t[k + 1] - t[k]
+            if abs(nxt - span) <= _SAME_SPAN * abs(span):
+                runs[k] = runs[k + 1] + 1
+
+
+@kernel
+def build_step_matrix(n_sec, d, jd, h_max, span, band, pm, col, w, phi, conv):
+    """pm[c, k, m] = sector c - k of exp(G span) applied to basis vector m of sector c
+    (k <= band): each column propagated by the Taylor propagator on the sectors c - band .. c
+    only (the cascade never feeds a sector from below, and what it moves further down is
+    dropped, :func:`step_band`)."""
+    for c in range(n_sec):
+        low = max(0, c - band)
+        n_blk = c - low + 1
+        for m in range(N_SWAP):
+            for s in range(n_blk):
+                for i in range(N_SWAP):
+                    col[s, i] = 0.0
+            col[n_blk - 1, m] = 1.0
+            propagate(col, n_blk, d[low:c + 1], jd[low:c + 1], d[0], 0.0, 0.0, span, h_max,
+                      0.0, 0.0, 0.0, False, w, phi, conv)
+            for k in range(n_blk):
+                for i in range(N_SWAP):
+                    pm[c, k, m, i] = col[n_blk - 1 - k, i]
+
+
+@kernel
+def apply_step_matrix(v, n_sec, band, pm, nv):
+    """v <- exp(G span) v from the banded step matrix of :func:`build_step_matrix`: for every
+    target component the products over source sectors in ascending order, then ascending m
+    (fixed-size 10 x 10 blocks: unrolled and vectorized)."""
+    for s in range(n_sec):
+        for i in range(N_SWAP):
+            nv[s, i] = 0.0
+    for c in range(n_sec):
+        for k in range(min(band, c) + 1):
+            r = c - k
+            block = pm[c, k]
+            for m in range(N_SWAP):
+                x = v[c, m]
+                for i in range(N_SWAP):
+                    nv[r, i] += block[m, i] * x
+    for s in range(n_sec):
+        for i in range(N_SWAP):
+            v[s, i] = nv[s, i]
+
+
+@kernel
+def step_matrix_band_max(max_sec):
+    """The widest band one thread's step matrix holds (:data:`STEP_MATRIX_SIZE`)."""
+    return min(BAND_MAX, max_sec - 1, max(0, STEP_MATRIX_SIZE // (max_sec * N_SWAP * N_SWAP) - 1))
+
+
+@kernel
+def advance(v, n_sec, d, jd, norms, h_max, span, run, cache, pm, col, nv, w, phi, conv):
+    """v(t) -> v(t + span) for the constant cavity generator. The step matrix exp(G span)
+    (banded, :func:`build_step_matrix`) is built when ``run`` intervals of this span follow
+    (``run`` >= 10 (B + 1): its cost in Taylor steps, about) and reused while the spans stay
+    equal (uniform grids: a banded matrix-vector product per time); otherwise the Taylor
+    propagator. ``norms`` = (|D|, |J|) (:func:`generator_norms`); ``cache`` = (the matrix's
+    span, its band), span 0 for none; ``pm`` (max_sec, band_max + 1, 10, 10)."""
     if span <= 0.0:
         return
-    dim = n_sec * N_SWAP
-    same_as_last = abs(span - spans[1]) <= _SAME_SPAN * span
-    spans[1] = span
-    if dim > MATRIX_DIM or not (same_as_last or abs(span - spans[0]) <= _SAME_SPAN * span):
+    if cache[0] > 0.0 and abs(span - cache[0]) <= _SAME_SPAN * span:
+        apply_step_matrix(v, n_sec, int(cache[1]), pm, nv)
+        return
+    band = step_band(norms[0], norms[1], span, n_sec, pm.shape[1] - 1)
+    if band < 0 or run < 10 * (band + 1):
         propagate(v, n_sec, d, jd, d[0], 0.0, 0.0, span, h_max, 0.0, 0.0, 0.0, False, w, phi,
                   conv)
         return
-    if abs(span - spans[0]) > _SAME_SPAN * span:
-        for c in range(dim):
-            for s in range(n_sec):
-                for i in range(N_SWAP):
-                    col[s, i] = 0.0
-            col[c // N_SWAP, c % N_SWAP] = 1.0
-            propagate(col, n_sec, d, jd, d[0], 0.0, 0.0, span, h_max, 0.0, 0.0, 0.0, False, w,
-                      phi, conv)
-            for r in range(dim):
-                pm[c, r] = col[r // N_SWAP, r % N_SWAP]
-        spans[0] = span
-    flat = col.reshape(col.size)
-    new = v.reshape(v.size)
-    for r in range(dim):
-        flat[r] = new[r]
-        new[r] = 0.0
-    for c in range(dim):
-        x = flat[c]
-        image = pm[c]
-        for r in range((c // N_SWAP + 1) * N_SWAP):
-            new[r] += image[r] * x
+    build_step_matrix(n_sec, d, jd, h_max, span, band, pm, col, w, phi, conv)
+    cache[0] = span
+    cache[1] = band
+    apply_step_matrix(v, n_sec, band, pm, nv)
 
 
 @kernel
@@ -209,6 +288,8 @@ def open_cavity_states(params, t, thermal, states):
     """states[p, k] = (p_ee, p_T, p_gg, p_S) of rho_B (an X state, rho_eg,ge = (p_T - p_S)/2)
     of point p at t[k] (for tests and the reducer's callers)."""
     max_sec = _max_sectors(params, thermal)
+    runs = np.empty(t.shape[0], dtype=np.int64)
+    equal_span_runs(t, runs)
     d = np.empty((max_sec, N_SWAP, N_SWAP))
     jd = np.empty((max_sec, N_SWAP, N_SWAP))
     ops = np.empty((N_CAVITY_OPS, 4, 4), dtype=np.complex128)
@@ -219,16 +300,20 @@ def open_cavity_states(params, t, thermal, states):
     phi = np.empty(TAYLOR_TERMS + 1)
     conv = np.empty(2 * N_SWAP)
     col = np.empty((max_sec, N_SWAP))
-    pm = np.empty((min(max_sec * N_SWAP, MATRIX_DIM), min(max_sec * N_SWAP, MATRIX_DIM)))
-    spans = np.zeros(2)
+    nv = np.empty((max_sec, N_SWAP))
+    pm = np.empty((max_sec, step_matrix_band_max(max_sec) + 1, N_SWAP, N_SWAP))
+    cache = np.zeros(2)
+    norms = np.empty(2)
     for p in range(params.shape[0]):
         lo, n_sec = cavity_sectors(params, p, thermal)
         h_max = cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4)
+        norms[0], norms[1] = generator_norms(d, jd, n_sec)
         cavity_start(params, p, thermal, lo, n_sec, v)
-        spans[:] = 0.0
+        cache[:] = 0.0
         t_now = 0.0
         for k in range(t.shape[0]):
-            advance(v, n_sec, d, jd, h_max, t[k] - t_now, spans, pm, col, w, phi, conv)
+            advance(v, n_sec, d, jd, norms, h_max, t[k] - t_now, runs[k], cache, pm, col, nv,
+                    w, phi, conv)
             t_now = max(t_now, t[k])
             states[p, k, 0], states[p, k, 1], states[p, k, 2], states[p, k, 3] = \
                 cavity_trace(v, n_sec)
@@ -243,6 +328,8 @@ def open_cavity_grid(params, t, thermal, bare, slot, out, n_threads):
     n_points = params.shape[0]
     n_t = t.shape[0]
     max_sec = _max_sectors(params, thermal)
+    runs = np.empty(n_t, dtype=np.int64)
+    equal_span_runs(t, runs)
     n_workers = max(1, min(n_threads, n_points))
     for worker in numba.prange(n_workers):
         d = np.empty((max_sec, N_SWAP, N_SWAP))
@@ -260,8 +347,10 @@ def open_cavity_grid(params, t, thermal, bare, slot, out, n_threads):
         m3 = np.empty((3, 3), dtype=np.complex128)
         f3 = np.empty((3, 3), dtype=np.complex128)
         col = np.empty((max_sec, N_SWAP))
-        pm = np.empty((min(max_sec * N_SWAP, MATRIX_DIM), min(max_sec * N_SWAP, MATRIX_DIM)))
-        spans = np.zeros(2)
+        nv = np.empty((max_sec, N_SWAP))
+        pm = np.empty((max_sec, step_matrix_band_max(max_sec) + 1, N_SWAP, N_SWAP))
+        cache = np.zeros(2)
+        norms = np.empty(2)
         for p in range(worker, n_points, n_workers):
             delta = params[p, 5]
             hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1],
@@ -269,12 +358,14 @@ def open_cavity_grid(params, t, thermal, bare, slot, out, n_threads):
             spectrum, threshold = _accounting(hb, delta)
             lo, n_sec = cavity_sectors(params, p, thermal)
             h_max = cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4)
+            norms[0], norms[1] = generator_norms(d, jd, n_sec)
             cavity_start(params, p, thermal, lo, n_sec, v)
-            spans[:] = 0.0
+            cache[:] = 0.0
             t_now = 0.0
             block_start = 0
             for k in range(n_t):
-                advance(v, n_sec, d, jd, h_max, t[k] - t_now, spans, pm, col, w, phi, conv)
+                advance(v, n_sec, d, jd, norms, h_max, t[k] - t_now, runs[k], cache, pm, col, nv,
+                    w, phi, conv)
                 t_now = max(t_now, t[k])
                 p_ee, p_t, p_gg, p_s = cavity_trace(v, n_sec)
                 swap_summary(summary, k - block_start, hb, p_ee, p_t, p_gg, 0j, 0j, 0j, p_s,

@@ -201,3 +201,28 @@ def test_uniform_grid_step_matrix_matches_mesolve(rates: tuple[float, ...]) -> N
     t = np.linspace(0.0, 12.0, 241)
     want = reference_metrics(mesolve_rhos(fock(3), rates, t=t), t)
     assert_metrics_close(kernel_metrics(3, rates, t=t), want)
+
+
+def test_banded_step_matrix_matches_taylor() -> None:
+    """Thermal nbar = 1 (69 sectors) on a uniform grid takes the banded step matrix
+    (open_cavity.advance) with a band below the cascade's depth (columns truncated,
+    open_cavity.step_band); the states equal the Taylor propagator's, run from 0 to each time
+    in one go (a single interval: no step matrix)."""
+    from qbfast.kernels.lindblad import N_SWAP
+    from qbfast.kernels.open_cavity import (N_CAVITY_OPS, cavity_generators, cavity_sectors,
+                                            generator_norms, step_band)
+
+    rates = (0.0, 0.1, 0.0, 0.2)
+    params = np.array([[1.0, *MODEL, *rates]])
+    t = np.linspace(0.0, 2.0, 401)
+    lo, n_sec = cavity_sectors(params, 0, True)
+    d = np.empty((n_sec, N_SWAP, N_SWAP))
+    jd = np.empty((n_sec, N_SWAP, N_SWAP))
+    cavity_generators(params, 0, lo, n_sec, d, jd, np.empty((N_CAVITY_OPS, 4, 4), complex),
+                      np.zeros(N_CAVITY_OPS, bool), np.empty((4, 4), complex))
+    band = step_band(*generator_norms(d, jd, n_sec), t[1], n_sec, 31)
+    assert n_sec == 69 and 0 <= band < n_sec - 1 and 10 * (band + 1) <= t.size - 1
+    got = kernel_states(1.0, rates, thermal=True, t=t)
+    for k in range(40, t.size, 40):
+        want = kernel_states(1.0, rates, thermal=True, t=t[k:k + 1])[0]
+        np.testing.assert_allclose(got[k], want, atol=1e-12, rtol=0)
