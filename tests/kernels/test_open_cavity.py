@@ -209,8 +209,13 @@ def test_banded_step_matrix_matches_taylor() -> None:
     open_cavity.step_band); the states equal the Taylor propagator's, run from 0 to each time
     in one go (a single interval: no step matrix)."""
     from qbfast.kernels.lindblad import N_SWAP
-    from qbfast.kernels.open_cavity import (N_CAVITY_OPS, cavity_generators, cavity_sectors,
-                                            generator_norms, step_band)
+    from qbfast.kernels.open_cavity import (
+        N_CAVITY_OPS,
+        cavity_generators,
+        cavity_sectors,
+        generator_norms,
+        step_band,
+    )
 
     rates = (0.0, 0.1, 0.0, 0.2)
     params = np.array([[1.0, *MODEL, *rates]])
