@@ -149,10 +149,6 @@ COLUMNS["kernels-open"] = OPEN
 RATIOS["kernels-open"] = [("qbfast", "mesolve+metrics", "open / mesolve + metrics"),
                           ("qbfast", "mesolve states", "open / mesolve states"),
                           ("qbfast", "closed kernel", "open / closed")]
-#: bench/results/kernels-open-cavity.json: the cavity rows again after the banded step matrix
-#: (``python -m bench.kernels --open-only --open-routes open_cavity open_cavity_thermal``)
-COLUMNS["kernels-open-cavity"] = OPEN
-RATIOS["kernels-open-cavity"] = RATIOS["kernels-open"]
 
 
 def _cell(text: str) -> str:
