@@ -296,32 +296,42 @@ def _max_sectors(params, thermal):
 
 
 @kernel
+def cavity_scratch(max_sec):
+    """One thread's arrays for points of at most ``max_sec`` sectors: (d, jd, ops, lower, h4,
+    v, w, phi, conv, col, nv, pm, cache, norms), as :func:`cavity_generators`,
+    :func:`advance` and :func:`.lindblad.propagate` take them."""
+    return (np.empty((max_sec, N_SWAP, N_SWAP)), np.empty((max_sec, N_SWAP, N_SWAP)),
+            np.empty((N_CAVITY_OPS, 4, 4), dtype=np.complex128),
+            np.zeros(N_CAVITY_OPS, dtype=np.bool_), np.empty((4, 4), dtype=np.complex128),
+            np.empty((max_sec, N_SWAP)), np.empty((TAYLOR_TERMS + 1, max_sec, N_SWAP)),
+            np.empty(TAYLOR_TERMS + 1), np.empty(2 * N_SWAP), np.empty((max_sec, N_SWAP)),
+            np.empty((max_sec, N_SWAP)),
+            np.empty((max_sec, step_matrix_band_max(max_sec) + 1, N_SWAP, N_SWAP)),
+            np.zeros(2), np.empty(2))
+
+
+@kernel
+def cavity_point(params, p, thermal, d, jd, ops, lower, h4, v, cache, norms):
+    """Point p's generators (d, jd) and their norms, its initial blocks v and an empty step
+    cache; returns (its sectors, the Taylor propagator's largest step)."""
+    lo, n_sec = cavity_sectors(params, p, thermal)
+    h_max = cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4)
+    norms[0], norms[1] = generator_norms(d, jd, n_sec)
+    cavity_start(params, p, thermal, lo, n_sec, v)
+    cache[:] = 0.0
+    return n_sec, h_max
+
+
+@kernel
 def open_cavity_states(params, t, thermal, states):
     """states[p, k] = (p_ee, p_T, p_gg, p_S) of rho_B (an X state, rho_eg,ge = (p_T - p_S)/2)
     of point p at t[k] (for tests and the reducer's callers)."""
     max_sec = _max_sectors(params, thermal)
     runs = np.empty(t.shape[0], dtype=np.int64)
     equal_span_runs(t, runs)
-    d = np.empty((max_sec, N_SWAP, N_SWAP))
-    jd = np.empty((max_sec, N_SWAP, N_SWAP))
-    ops = np.empty((N_CAVITY_OPS, 4, 4), dtype=np.complex128)
-    lower = np.zeros(N_CAVITY_OPS, dtype=np.bool_)
-    h4 = np.empty((4, 4), dtype=np.complex128)
-    v = np.empty((max_sec, N_SWAP))
-    w = np.empty((TAYLOR_TERMS + 1, max_sec, N_SWAP))
-    phi = np.empty(TAYLOR_TERMS + 1)
-    conv = np.empty(2 * N_SWAP)
-    col = np.empty((max_sec, N_SWAP))
-    nv = np.empty((max_sec, N_SWAP))
-    pm = np.empty((max_sec, step_matrix_band_max(max_sec) + 1, N_SWAP, N_SWAP))
-    cache = np.zeros(2)
-    norms = np.empty(2)
+    d, jd, ops, lower, h4, v, w, phi, conv, col, nv, pm, cache, norms = cavity_scratch(max_sec)
     for p in range(params.shape[0]):
-        lo, n_sec = cavity_sectors(params, p, thermal)
-        h_max = cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4)
-        norms[0], norms[1] = generator_norms(d, jd, n_sec)
-        cavity_start(params, p, thermal, lo, n_sec, v)
-        cache[:] = 0.0
+        n_sec, h_max = cavity_point(params, p, thermal, d, jd, ops, lower, h4, v, cache, norms)
         t_now = 0.0
         for k in range(t.shape[0]):
             if not step_cached(v, n_sec, t[k] - t_now, cache, pm, nv):
@@ -345,35 +355,20 @@ def open_cavity_grid(params, t, thermal, bare, slot, out, n_threads):
     equal_span_runs(t, runs)
     n_workers = max(1, min(n_threads, n_points))
     for worker in numba.prange(n_workers):
-        d = np.empty((max_sec, N_SWAP, N_SWAP))
-        jd = np.empty((max_sec, N_SWAP, N_SWAP))
-        ops = np.empty((N_CAVITY_OPS, 4, 4), dtype=np.complex128)
-        lower = np.zeros(N_CAVITY_OPS, dtype=np.bool_)
-        h4 = np.empty((4, 4), dtype=np.complex128)
-        v = np.empty((max_sec, N_SWAP))
-        w = np.empty((TAYLOR_TERMS + 1, max_sec, N_SWAP))
-        phi = np.empty(TAYLOR_TERMS + 1)
-        conv = np.empty(2 * N_SWAP)
+        d, jd, ops, lower, h4, v, w, phi, conv, col, nv, pm, cache, norms = \
+            cavity_scratch(max_sec)
         summary = np.empty((N_SUMMARY, T_BLOCK))
         stored = np.empty(T_BLOCK)
         shared = np.empty(T_BLOCK)
         m3 = np.empty((3, 3), dtype=np.complex128)
         f3 = np.empty((3, 3), dtype=np.complex128)
-        col = np.empty((max_sec, N_SWAP))
-        nv = np.empty((max_sec, N_SWAP))
-        pm = np.empty((max_sec, step_matrix_band_max(max_sec) + 1, N_SWAP, N_SWAP))
-        cache = np.zeros(2)
-        norms = np.empty(2)
         for p in range(worker, n_points, n_workers):
             delta = params[p, 5]
             hb = bare_battery(delta) if bare else cavity_battery(delta, params[p, 1],
                                                                  params[p, 2])
             spectrum, threshold = _accounting(hb, delta)
-            lo, n_sec = cavity_sectors(params, p, thermal)
-            h_max = cavity_generators(params, p, lo, n_sec, d, jd, ops, lower, h4)
-            norms[0], norms[1] = generator_norms(d, jd, n_sec)
-            cavity_start(params, p, thermal, lo, n_sec, v)
-            cache[:] = 0.0
+            n_sec, h_max = cavity_point(params, p, thermal, d, jd, ops, lower, h4, v, cache,
+                                        norms)
             t_now = 0.0
             block_start = 0
             for k in range(n_t):

@@ -108,19 +108,21 @@ def field_generators(params, p, full, d, jd, g1, ops, lower, h4):
 
 
 @kernel
+def field_scratch():
+    """One thread's arrays: (d, jd, g1, ops, lower, h4, v, w, phi, conv), as
+    :func:`field_generators` and :func:`.lindblad.propagate` take them."""
+    return (np.empty((1, N_SWAP, N_SWAP)), np.empty((1, N_SWAP, N_SWAP)),
+            np.empty((N_SWAP, N_SWAP)), np.empty((N_FIELD_OPS, 4, 4), dtype=np.complex128),
+            np.zeros(N_FIELD_OPS, dtype=np.bool_), np.empty((4, 4), dtype=np.complex128),
+            np.empty((1, N_SWAP)), np.empty((TAYLOR_TERMS + 1, 1, N_SWAP)),
+            np.empty(TAYLOR_TERMS + 1), np.empty(2 * N_SWAP))
+
+
+@kernel
 def open_field_states(params, t, full, states):
     """The propagated 10-vector (:mod:`.lindblad`) of every point and time:
     states[p, k] = v of point p at t[k] (for tests and the reducer's callers)."""
-    d = np.empty((1, N_SWAP, N_SWAP))
-    jd = np.empty((1, N_SWAP, N_SWAP))
-    g1 = np.empty((N_SWAP, N_SWAP))
-    ops = np.empty((N_FIELD_OPS, 4, 4), dtype=np.complex128)
-    lower = np.zeros(N_FIELD_OPS, dtype=np.bool_)
-    h4 = np.empty((4, 4), dtype=np.complex128)
-    v = np.empty((1, N_SWAP))
-    w = np.empty((TAYLOR_TERMS + 1, 1, N_SWAP))
-    phi = np.empty(TAYLOR_TERMS + 1)
-    conv = np.empty(2 * N_SWAP)
+    d, jd, g1, ops, lower, h4, v, w, phi, conv = field_scratch()
     for p in range(params.shape[0]):
         g1_norm, h_max = field_generators(params, p, full, d, jd, g1, ops, lower, h4)
         v[:] = 0.0
@@ -143,16 +145,7 @@ def open_field_grid(params, t, full, bare, slot, out, n_threads):
     n_t = t.shape[0]
     n_workers = max(1, min(n_threads, n_points))
     for worker in numba.prange(n_workers):
-        d = np.empty((1, N_SWAP, N_SWAP))
-        jd = np.empty((1, N_SWAP, N_SWAP))
-        g1 = np.empty((N_SWAP, N_SWAP))
-        ops = np.empty((N_FIELD_OPS, 4, 4), dtype=np.complex128)
-        lower = np.zeros(N_FIELD_OPS, dtype=np.bool_)
-        h4 = np.empty((4, 4), dtype=np.complex128)
-        v = np.empty((1, N_SWAP))
-        w = np.empty((TAYLOR_TERMS + 1, 1, N_SWAP))
-        phi = np.empty(TAYLOR_TERMS + 1)
-        conv = np.empty(2 * N_SWAP)
+        d, jd, g1, ops, lower, h4, v, w, phi, conv = field_scratch()
         summary = np.empty((N_SUMMARY, T_BLOCK))
         stored = np.empty(T_BLOCK)
         shared = np.empty(T_BLOCK)
