@@ -698,6 +698,29 @@ def _timed_run(procs: Processes, spec: Path, store: Path, name: str, timeout: fl
     return out
 
 
+def retirements(directory: Path) -> list[dict[str, float]]:
+    """Each worker retirement in the ``worker-*.log`` files of ``directory`` (``dask worker``'s
+    own log lines): seconds from "Closing worker gracefully" to the nanny's "Restarting worker"
+    (the old process closed and gone) and from there to the new process's "Registered to"."""
+    import datetime as dt
+
+    def stamp(line: str) -> float:
+        return dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+    out = []
+    for log in sorted(directory.glob("worker-*.log")):
+        retire = gone = None
+        for line in log.read_text(errors="replace").splitlines():
+            if "Closing worker gracefully" in line:
+                retire, gone = stamp(line), None
+            elif retire is not None and "Restarting worker" in line:
+                gone = stamp(line)
+            elif retire is not None and gone is not None and "Registered to" in line:
+                out.append({"closing_s": gone - retire, "restart_s": stamp(line) - gone})
+                retire = gone = None
+    return out
+
+
 def part_rotation(work: Path, spec: Path, n_tasks: int, points_per_task: int, workers: int,
                   lifetime: str, stagger: str, delay: float, timeout: float
                   ) -> tuple[list[dict[str, Any]], dict[str, Path]]:
@@ -717,6 +740,12 @@ def part_rotation(work: Path, spec: Path, n_tasks: int, points_per_task: int, wo
         finally:
             procs.close()
         log = (procs.directory / "run.log").read_text()
+        if extra:
+            gone = retirements(procs.directory)
+            r["retirements"] = len(gone)
+            if gone:
+                r["closing_s"] = statistics.median(g["closing_s"] for g in gone)
+                r["restart_s"] = statistics.median(g["restart_s"] for g in gone)
         r["resubmitted_line"] = next((ln.strip() for ln in log.splitlines()
                                       if "submitted again" in ln), "")
         if "seconds_after_first" in r:
@@ -771,6 +800,11 @@ def part_restart(work: Path, spec: Path, n_tasks: int, delay: float, restart_aft
             procs.close()
         log = (procs.directory / "run.log").read_text()
         r["log_tail"] = " / ".join(ln.strip() for ln in log.splitlines()[-3:])[-300:]
+        # the run's own account of futures cut with the scheduler, if any
+        r["stale_line"] = next((ln.strip() for ln in log.splitlines()
+                                if "never reported" in ln), "")
+        r["resubmitted_line"] = next((ln.strip() for ln in log.splitlines()
+                                      if "submitted again" in ln), "")
         rows.append({"table": "restart", "case": case, "workers": 2,
                      "restart_after_s": restart_after if case == "restart" else 0,
                      "timeout_s": timeout, **r})
@@ -894,6 +928,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {r['case']:<9} finished {r['finished']}, wall {r['wall_s']:.1f} s, "
                   f"{r.get('points_per_s', math.nan):.1f} points/s after the first task"
                   + (f" = {r['vs_fixed']:.2f}x fixed" if "vs_fixed" in r else "")
+                  + (f"; {r['retirements']} retirements, median {r['closing_s']:.1f} s from "
+                     f"'Closing worker gracefully' to the nanny's restart, then "
+                     f"{r['restart_s']:.1f} s to the new process's registration"
+                     if r.get("retirements") else "")
                   + (f"; {r['resubmitted_line']}" if r["resubmitted_line"] else ""))
         if not args.skip_restart:
             t0 = time.monotonic()
@@ -908,7 +946,9 @@ def main(argv: list[str] | None = None) -> int:
                 status = (f"wall {r['wall_s']:.1f} s" if r["finished"] == "yes"
                           else f"did not finish within {r['timeout_s']:g} s (killed)")
                 print(f"  {r['case']:<10} {status}, rc {r['rc']}"
-                      + (f"; time lost {r['time_lost_s']:.1f} s" if "time_lost_s" in r else ""))
+                      + (f"; time lost {r['time_lost_s']:.1f} s" if "time_lost_s" in r else "")
+                      + "".join(f"; {r[k]}" for k in ("stale_line", "resubmitted_line")
+                                if r[k]))
             if rows[1]["finished"] != "yes":
                 print(f"  its log ends: {rows[1]['log_tail']}")
         compared = compare_stores(stores, "part 2 (fixed)")

@@ -95,6 +95,7 @@ class RunReport:
     repaired: int = 0
     resubmitted: int = 0  # tasks submitted again after their worker (or scheduler) left
     churn: str = ""  # why the first of them was
+    stale: int = 0  # futures found done but never reported (a cut result gather)
 
     @property
     def points_per_s(self) -> float:
@@ -591,6 +592,7 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             if now - since < STALE_S:
                 continue
             del in_flight[fut], done_since[fut]
+            report.stale += 1
             result: Any = None
             if fut.status == "finished":
                 try:
@@ -668,6 +670,10 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
         if report.resubmitted:
             bar.say(f"qbfast: {report.resubmitted} tasks submitted again after their worker "
                     f"left (first: {report.churn})")
+        if report.stale:
+            bar.say(f"qbfast: {report.stale} tasks done on the cluster but never reported to "
+                    f"this client (their results' gather was cut with the scheduler): taken "
+                    f"up after {STALE_S:g} s")
     finally:
         for cut_log in cut_logs:
             cut_log.removeFilter(quiet)

@@ -126,6 +126,10 @@ def test_quick_run_writes_sane_fields(tmp_path, monkeypatch):
     assert (fixed["case"], rotating["case"]) == ("fixed", "rotating")
     assert fixed["finished"] == rotating["finished"] == "yes" and fixed["rc"] == 0
     assert rotating["rc"] == 0 and rotating["points_per_s"] > 0 and rotating["vs_fixed"] > 0
+    # the retirements read from the workers' own logs: none for fixed workers
+    assert "retirements" not in fixed and rotating["retirements"] >= 0
+    if rotating["retirements"]:
+        assert 0 < rotating["closing_s"] < 60 and 0 < rotating["restart_s"] < 60
     assert "restart" not in tables
     compared = {r["store"]: r["identical"] for r in tables["bit for bit"]}
     assert compared["part 1 (joins)"] == compared["part 2 (rotating)"] == "yes"
