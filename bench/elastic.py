@@ -802,7 +802,7 @@ def part_restart(work: Path, spec: Path, n_tasks: int, delay: float, restart_aft
         r["log_tail"] = " / ".join(ln.strip() for ln in log.splitlines()[-3:])[-300:]
         # the run's own account of futures cut with the scheduler, if any
         r["stale_line"] = next((ln.strip() for ln in log.splitlines()
-                                if "never reported" in ln), "")
+                                if "not reported to this client" in ln), "")
         r["resubmitted_line"] = next((ln.strip() for ln in log.splitlines()
                                       if "submitted again" in ln), "")
         rows.append({"table": "restart", "case": case, "workers": 2,

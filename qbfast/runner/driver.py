@@ -61,6 +61,8 @@ CHURN_RESUBMITS = 10
 #: Seconds a future may sit done (finished, failed, cancelled or lost) in the window without
 #: ``as_completed`` reporting it before the run handles it itself: ``as_completed`` never
 #: reports a future whose result gather was cut by the scheduler's loss (issue 20 item 4).
+#: While the scheduler is lost, and for STALE_S seconds after it is back, the run does not
+#: wait: it handles every done future at the next look (:data:`REFRESH_S`).
 STALE_S = 10.0
 #: Expected size on disk / raw size per codec, for the free-space check before a run (measured
 #: on energy and ergotropy series with ``python -m bench.sweeps --codecs``; upper ends).
@@ -577,11 +579,12 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
 
     done_since: dict[Any, float] = {}  # futures of the window seen done, not yet reported
 
-    def collect_stale(now: float) -> None:
+    def collect_stale(now: float, stale_s: float) -> None:
         """Once per :data:`REFRESH_S`, O(window): the futures of the window done for more
-        than :data:`STALE_S` s that ``as_completed`` did not report (their result gather was
+        than ``stale_s`` s that ``as_completed`` did not report (their result gather was
         cut by the scheduler's loss) are handled here: a finished one's result is taken
-        (else it is lost), a cancelled or lost one is submitted again."""
+        (else it is lost), a cancelled or lost one is submitted again. A future reported
+        later by ``as_completed`` is no longer in the window, and is ignored."""
         for fut in list(done_since):
             if fut not in in_flight or fut.status == "pending":
                 del done_since[fut]
@@ -589,7 +592,7 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             if fut.status == "pending":
                 continue
             since = done_since.setdefault(fut, now)
-            if now - since < STALE_S:
+            if now - since < stale_s:
                 continue
             del in_flight[fut], done_since[fut]
             report.stale += 1
@@ -607,6 +610,8 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
 
     submitted = time.perf_counter()
     waiting_since: float | None = None  # no scheduler, or no worker, since
+    # the scheduler's loss (then its return) was seen at: done futures are handled at once
+    cut_at: float | None = None
     scanned = time.monotonic()
     quiet = _QuietLostGather()
     cut_logs = [logging.getLogger(name) for name in ("tornado.application", "distributed.batched")]
@@ -615,10 +620,13 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
     try:
         while True:
             view.refresh()
+            status = getattr(client, "status", "running")
+            if status != "running":
+                cut_at = time.monotonic()
             if time.monotonic() - scanned >= REFRESH_S:
                 scanned = time.monotonic()
-                collect_stale(scanned)
-            status = getattr(client, "status", "running")
+                recent_cut = cut_at is not None and scanned - cut_at < STALE_S
+                collect_stale(scanned, 0.0 if recent_cut else STALE_S)
             if status in ("closed", "closing"):
                 raise ClusterLost(f"{ctx.path}: the scheduler went away and did not come "
                                   f"back within {timeout:g} s (--timeout); the store is "
@@ -671,9 +679,9 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             bar.say(f"qbfast: {report.resubmitted} tasks submitted again after their worker "
                     f"left (first: {report.churn})")
         if report.stale:
-            bar.say(f"qbfast: {report.stale} tasks done on the cluster but never reported to "
-                    f"this client (their results' gather was cut with the scheduler): taken "
-                    f"up after {STALE_S:g} s")
+            bar.say(f"qbfast: {report.stale} tasks found done on the cluster but not reported "
+                    f"to this client (a result gather is cut with the scheduler): taken up by "
+                    f"the run itself")
     finally:
         for cut_log in cut_logs:
             cut_log.removeFilter(quiet)
