@@ -183,3 +183,29 @@ def one_error_line(err: str) -> str:
 
 
 SCHEDULER_AT = re.compile(r"Scheduler at:\s+(tcp://127\.0\.0\.1:\d+)")
+
+
+def assert_every_reader_refuses(path: Path, tmp_path: Path, capsys, phrase: str, *,
+                                also: Iterable[str] = (), never: Iterable[str] = ()) -> None:
+    """An incomplete store ``path``: ``open_store`` and ``ds.qb`` raise IncompleteStoreError
+    matching ``phrase``; ``extrema``, ``corr``, ``claims`` and ``plot`` exit 2 with one line
+    holding ``phrase`` and each of ``also``, none of ``never``; the plot writes nothing."""
+    import pytest
+    import xarray as xr
+
+    from qbfast.analysis._io import IncompleteStoreError, open_store
+    from qbfast.cli import main
+
+    with pytest.raises(IncompleteStoreError, match=phrase):
+        open_store(path)
+    with pytest.raises(IncompleteStoreError, match=phrase):  # ds.qb, as read
+        xr.open_zarr(path).qb.extrema("energy")
+    for argv in (["extrema", str(path), "--metric", "energy"],
+                 ["corr", str(path), "energy", "ergotropy"],
+                 ["claims", str(path)],
+                 ["plot", str(path), "--y", "energy", "--out", str(tmp_path / "x.png")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and phrase in err, (argv, err)
+        assert all(a in err for a in also) and not any(n in err for n in never), (argv, err)
+    assert not (tmp_path / "x.png").exists()

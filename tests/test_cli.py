@@ -138,13 +138,9 @@ def test_mismatched_store_is_refused_untouched(spec_file, tmp_path, capsys):
     assert qbstore.tree_state(path) == before
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ('model = "cavity"\n[params]\nt = [0.0]\nJ2 = { start = 0, stop = 1, num = 0 }\n',
-     "params.J2.num: expected an integer >= 1"),
-    ('model = "cavity"\nwhat = 1\n[params]\nt = [0.0]\n', "what: unknown key; allowed:"),
-    ('[params]\nt = [0.0]\n', "model: missing; allowed: 'field', 'cavity'"),
-])
-def test_bad_spec_one_line_exit_2_nothing_written(tmp_path, monkeypatch, capsys, text, fragment):
+def _refused_spec(tmp_path, monkeypatch, capsys, text: str, fragment: str) -> None:
+    """`qbfast run` of the spec ``text``: rc 2, one line naming the spec file and containing
+    ``fragment``, and nothing written beside the spec."""
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
@@ -152,6 +148,16 @@ def test_bad_spec_one_line_exit_2_nothing_written(tmp_path, monkeypatch, capsys,
     line = one_error_line(capsys.readouterr().err)
     assert str(bad) in line and fragment in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('model = "cavity"\n[params]\nt = [0.0]\nJ2 = { start = 0, stop = 1, num = 0 }\n',
+     "params.J2.num: expected an integer >= 1"),
+    ('model = "cavity"\nwhat = 1\n[params]\nt = [0.0]\n', "what: unknown key; allowed:"),
+    ('[params]\nt = [0.0]\n', "model: missing; allowed: 'field', 'cavity'"),
+])
+def test_bad_spec_one_line_exit_2_nothing_written(tmp_path, monkeypatch, capsys, text, fragment):
+    _refused_spec(tmp_path, monkeypatch, capsys, text, fragment)
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -391,10 +397,4 @@ def test_dashboard_address_is_printed(spec_file, tmp_path):
 ])
 def test_bad_rates_one_line_exit_2_nothing_written(tmp_path, monkeypatch, capsys, text,
                                                    fragment):
-    monkeypatch.chdir(tmp_path)
-    bad = tmp_path / "bad.toml"
-    bad.write_text(text)
-    assert main(["run", str(bad)]) == 2
-    line = one_error_line(capsys.readouterr().err)
-    assert str(bad) in line and fragment in line
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+    _refused_spec(tmp_path, monkeypatch, capsys, text, fragment)
