@@ -8,6 +8,7 @@ import fcntl
 import io
 import os
 import pty
+import select
 import struct
 import termios
 import time
@@ -16,20 +17,36 @@ from qbfast.runner.progress import DEFAULT_COLUMNS, Progress
 
 
 def _drawn(rows: int, cols: int) -> str:
+    """Everything the bar wrote to a pseudo-terminal of ``rows`` x ``cols``: the slave side is
+    closed first, then the master is read to its end (EIO once the slave's output is all
+    read; a single non-blocking read can come before the terminal has passed it all on)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     stream = os.fdopen(slave, "w")
+    out = b""
     try:
         bar = Progress(4, 0, 400, 0, stream)
         assert bar.tty
         for _ in range(4):
             bar.update(1, 100)
         bar.close()
-        stream.flush()
-        os.set_blocking(master, False)
-        return os.read(master, 1 << 16).decode()
-    finally:
         stream.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 1 << 16)
+            except OSError:  # EIO: the closed slave's output is all read
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out.decode()
+    finally:
+        if not stream.closed:
+            stream.close()
         os.close(master)
 
 
