@@ -14,6 +14,7 @@ Agg canvas, so this works headless and leaves an interactive session's backend a
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -51,21 +52,33 @@ def label(obj: xr.DataArray | xr.Variable, fallback: str = "") -> str:
     return f"{name} [{units}]" if units and units != "1" else str(name)
 
 
+#: Characters per line of a plot's title (an open, thermal-charger title runs to two lines).
+TITLE_WIDTH = 72
+
+
 def _title(ds: xr.Dataset | xr.DataArray, attrs: Mapping[str, Any]) -> str:
-    """Model, protocol and the parameter values that are fixed in the plot."""
+    """Model, protocol, charger (if not the default) and the parameter values that are fixed
+    in the plot: the charger's own parameter included, and the rates selected from a sweep or
+    fixed above 0 (a rate fixed at 0, closed dynamics, is left out)."""
     model = attrs.get("model", "")
     parts = [str(model)]
     protocol = attrs.get("protocol", "none")
     if protocol not in ("none", None, ""):
         parts[0] += f" ({protocol})"
+    charger = attrs.get("charger")
+    spec = MODELS.get(model)
+    if spec is not None and spec.chargers and charger and charger != spec.default_charger:
+        parts[0] += f", {charger} charger"
     if attrs.get("battery_hamiltonian", "interacting") != "interacting":
         parts[0] += f", {attrs['battery_hamiltonian']} H"
-    names = MODELS[model].parameter_names if model in MODELS else ()
+    names = (tuple(p.name for p in spec.parameters_for(charger if spec.chargers else None))
+             if spec is not None else ())
+    rates = spec.rate_names if spec is not None else ()
     values = []
     for name in names:
         if name in ds.coords and ds[name].ndim == 0:
             values.append(f"{name}={ds[name].values.item():g}")
-        elif name in attrs and name not in ds.dims:
+        elif name in attrs and name not in ds.dims and (name not in rates or attrs[name] != 0):
             values.append(f"{name}={attrs[name]:g}")
     if TIME.name in ds.coords and ds[TIME.name].ndim == 0:
         values.append(f"t={ds[TIME.name].values.item():g}")
@@ -113,7 +126,7 @@ def plot_metric(ds: xr.Dataset, y: str, *, x: str = TIME.name,
     ax.set_xlabel(label(da[x], x))
     if len(rest) <= 1 and (not rest or da.sizes[rest[0]] <= MAX_LINES):
         ax.set_ylabel(label(da, y))
-    ax.set_title(_title(sub, ds.attrs), fontsize="medium")
+    ax.set_title(textwrap.fill(_title(sub, ds.attrs), TITLE_WIDTH), fontsize="medium")
     if out is not None:
         root = ax.get_figure(root=True)
         assert root is not None  # an Axes always belongs to a Figure

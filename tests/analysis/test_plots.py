@@ -30,6 +30,22 @@ def test_against_a_parameter_and_into_given_axes(cavity_store):
     assert "t=0.6" in ax.get_title()
 
 
+def test_title_names_the_charger_its_parameter_and_the_rates(tmp_path):
+    """A dissipative thermal-charger plot says so: the charger, nbar, the rates fixed above 0
+    (gamma, fixed at 0, is left out) and a swept rate's selected value, even 0."""
+    t = np.linspace(0, 1, 3)
+    ds = qbfast.sweep("cavity", t, charger="thermal", nbar=1.0, J2=[0.0, 1.0],
+                      gamma_phi=0.1, kappa=0.2, metrics=["energy"])
+    out = tmp_path / "thermal.png"
+    ax = plot_metric(ds, "energy", selection={"J2": 0.0}, out=out)
+    assert ax.get_title() == ("cavity, thermal charger: nbar=1, J1=1, J2=0, omega_g=1, "
+                              "omega_a=1,\nDelta=1, gamma_phi=0.1, kappa=0.2")  # TITLE_WIDTH
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    swept = qbfast.sweep("field", t, A=[1.0, 2.0], gamma=[0.0, 0.1], metrics=["energy"])
+    title = plot_metric(swept, "energy", selection={"A": 1.0, "gamma": 0.0}).get_title()
+    assert title == "field (drive): A=1, B=2, omega=1, g=0, Delta=1, gamma=0"
+
+
 def test_colour_map_for_many_values(tmp_path):
     ds = qbfast.sweep("cavity", np.linspace(0, 2, 21), J2=np.linspace(0, 2, MAX_LINES + 1))
     ax = plot_metric(ds, "energy", out=tmp_path / "map.png")
