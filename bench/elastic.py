@@ -698,6 +698,11 @@ def _timed_run(procs: Processes, spec: Path, store: Path, name: str, timeout: fl
     return out
 
 
+def _log_line(log: str, fragment: str) -> str:
+    """The first line of a run's log that holds ``fragment``, stripped ("" if none)."""
+    return next((ln.strip() for ln in log.splitlines() if fragment in ln), "")
+
+
 def retirements(directory: Path) -> list[dict[str, float]]:
     """Each worker retirement in the ``worker-*.log`` files of ``directory`` (``dask worker``'s
     own log lines): seconds from "Closing worker gracefully" to the nanny's "Restarting worker"
@@ -746,8 +751,7 @@ def part_rotation(work: Path, spec: Path, n_tasks: int, points_per_task: int, wo
             if gone:
                 r["closing_s"] = statistics.median(g["closing_s"] for g in gone)
                 r["restart_s"] = statistics.median(g["restart_s"] for g in gone)
-        r["resubmitted_line"] = next((ln.strip() for ln in log.splitlines()
-                                      if "submitted again" in ln), "")
+        r["resubmitted_line"] = _log_line(log, "submitted again")
         if "seconds_after_first" in r:
             r["points_per_s"] = r["tasks_after_first"] * points_per_task / r["seconds_after_first"]
         rows.append({"table": "rotation", "case": case, "workers": workers,
@@ -801,10 +805,8 @@ def part_restart(work: Path, spec: Path, n_tasks: int, delay: float, restart_aft
         log = (procs.directory / "run.log").read_text()
         r["log_tail"] = " / ".join(ln.strip() for ln in log.splitlines()[-3:])[-300:]
         # the run's own account of futures cut with the scheduler, if any
-        r["stale_line"] = next((ln.strip() for ln in log.splitlines()
-                                if "not reported to this client" in ln), "")
-        r["resubmitted_line"] = next((ln.strip() for ln in log.splitlines()
-                                      if "submitted again" in ln), "")
+        r["stale_line"] = _log_line(log, "not reported to this client")
+        r["resubmitted_line"] = _log_line(log, "submitted again")
         rows.append({"table": "restart", "case": case, "workers": 2,
                      "restart_after_s": restart_after if case == "restart" else 0,
                      "timeout_s": timeout, **r})

@@ -256,7 +256,7 @@ def step_cached(v, n_sec, span, cache, pm, nv):
     """v <- exp(G span) v if the cached step matrix (``cache`` = (its span, its band)) has
     this span; False (v untouched) otherwise. Inlined into the time loops: the common step
     of a uniform grid makes no call (a call passing :func:`advance`'s 15 arguments cost
-    about 2.5x the product itself)."""
+    about twice the product itself)."""
     if span > 0.0 and cache[0] > 0.0 and abs(span - cache[0]) <= _SAME_SPAN * span:
         apply_step_matrix(v, n_sec, int(cache[1]), pm, nv)
         return True
@@ -265,16 +265,15 @@ def step_cached(v, n_sec, span, cache, pm, nv):
 
 @kernel
 def advance(v, n_sec, d, jd, norms, h_max, span, run, cache, pm, col, nv, w, phi, conv):
-    """v(t) -> v(t + span) for the constant cavity generator, where :func:`step_cached` did
-    not apply. The step matrix exp(G span) (banded, :func:`build_step_matrix`) is built when
-    ``run`` intervals of this span follow (``run`` >= 10 (B + 1): its cost in Taylor steps,
-    about) and reused while the spans stay equal (uniform grids: a banded matrix-vector
-    product per time); otherwise the Taylor propagator. ``norms`` = (|D|, |J|)
+    """v(t) -> v(t + span) for the constant cavity generator, where :func:`step_cached`
+    (tried first by the caller) did not apply. The step matrix exp(G span) (banded,
+    :func:`build_step_matrix`) is built when ``run`` intervals of this span follow (``run``
+    >= 10 (B + 1): its cost in Taylor steps, about) and reused by :func:`step_cached` while
+    the spans stay equal (uniform grids: a banded matrix-vector product per time); otherwise
+    the Taylor propagator. ``norms`` = (|D|, |J|)
     (:func:`generator_norms`); ``cache`` = (the matrix's span, its band), span 0 for none;
     ``pm`` (max_sec, band_max + 1, 10, 10)."""
     if span <= 0.0:
-        return
-    if step_cached(v, n_sec, span, cache, pm, nv):
         return
     band = step_band(norms[0], norms[1], span, n_sec, pm.shape[1] - 1)
     if band < 0 or run < 10 * (band + 1):

@@ -61,8 +61,9 @@ CHURN_RESUBMITS = 10
 #: Seconds a future may sit done (finished, failed, cancelled or lost) in the window without
 #: ``as_completed`` reporting it before the run handles it itself: ``as_completed`` never
 #: reports a future whose result gather was cut by the scheduler's loss (issue 20 item 4).
-#: While the scheduler is lost, and for STALE_S seconds after it is back, the run does not
-#: wait: it handles every done future at the next look (:data:`REFRESH_S`).
+#: For the futures in flight when the scheduler was lost, the run does not wait while it is
+#: lost and for STALE_S seconds after it is back: it handles each one done at the next look
+#: (:data:`REFRESH_S`).
 STALE_S = 10.0
 #: Expected size on disk / raw size per codec, for the free-space check before a run (measured
 #: on energy and ergotropy series with ``python -m bench.sweeps --codecs``; upper ends).
@@ -97,7 +98,7 @@ class RunReport:
     repaired: int = 0
     resubmitted: int = 0  # tasks submitted again after their worker (or scheduler) left
     churn: str = ""  # why the first of them was
-    stale: int = 0  # futures found done but never reported (a cut result gather)
+    stale: int = 0  # futures found done but not reported: taken up by the window scan
 
     @property
     def points_per_s(self) -> float:
@@ -579,9 +580,10 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
 
     done_since: dict[Any, float] = {}  # futures of the window seen done, not yet reported
 
-    def collect_stale(now: float, stale_s: float) -> None:
+    def collect_stale(now: float, at_once: set[Any]) -> None:
         """Once per :data:`REFRESH_S`, O(window): the futures of the window done for more
-        than ``stale_s`` s that ``as_completed`` did not report (their result gather was
+        than :data:`STALE_S` s (those of ``at_once``, in flight at a scheduler loss just
+        seen: done at all) that ``as_completed`` did not report (their result gather was
         cut by the scheduler's loss) are handled here: a finished one's result is taken
         (else it is lost), a cancelled or lost one is submitted again. A future reported
         later by ``as_completed`` is no longer in the window, and is ignored."""
@@ -592,7 +594,7 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             if fut.status == "pending":
                 continue
             since = done_since.setdefault(fut, now)
-            if now - since < stale_s:
+            if now - since < STALE_S and fut not in at_once:
                 continue
             del in_flight[fut], done_since[fut]
             report.stale += 1
@@ -610,8 +612,11 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
 
     submitted = time.perf_counter()
     waiting_since: float | None = None  # no scheduler, or no worker, since
-    # the scheduler's loss (then its return) was seen at: done futures are handled at once
+    # the scheduler's loss was last seen at, and the futures in flight when it began: those
+    # are handled at once when done, until STALE_S after the scheduler is back
     cut_at: float | None = None
+    cut_window: set[Any] = set()
+    lost_now = False  # the scheduler was lost at the last look
     scanned = time.monotonic()
     quiet = _QuietLostGather()
     cut_logs = [logging.getLogger(name) for name in ("tornado.application", "distributed.batched")]
@@ -622,11 +627,16 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
             view.refresh()
             status = getattr(client, "status", "running")
             if status != "running":
-                cut_at = time.monotonic()
+                if not lost_now:
+                    cut_window |= set(in_flight)
+                lost_now, cut_at = True, time.monotonic()
+            else:
+                lost_now = False
             if time.monotonic() - scanned >= REFRESH_S:
                 scanned = time.monotonic()
-                recent_cut = cut_at is not None and scanned - cut_at < STALE_S
-                collect_stale(scanned, 0.0 if recent_cut else STALE_S)
+                if cut_at is not None and scanned - cut_at >= STALE_S:
+                    cut_at, cut_window = None, set()
+                collect_stale(scanned, cut_window)
             if status in ("closed", "closing"):
                 raise ClusterLost(f"{ctx.path}: the scheduler went away and did not come "
                                   f"back within {timeout:g} s (--timeout); the store is "
@@ -680,8 +690,8 @@ def _distribute(ctx: TaskContext, todo: np.ndarray, report: RunReport, client: A
                     f"left (first: {report.churn})")
         if report.stale:
             bar.say(f"qbfast: {report.stale} tasks found done on the cluster but not reported "
-                    f"to this client (a result gather is cut with the scheduler): taken up by "
-                    f"the run itself")
+                    f"to this client (around the scheduler's loss): taken up by the run "
+                    f"itself")
     finally:
         for cut_log in cut_logs:
             cut_log.removeFilter(quiet)
